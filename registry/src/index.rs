@@ -1,0 +1,133 @@
+//! The sled index: identifier → record, prefix → controllers, DID → status, nonces.
+//!
+//! Derived from the ledger only, and rebuildable from it (`Registry::reindex`). One
+//! sled tree holds every key (`i/…` identifiers, `p/…` prefixes, `d/…` DIDs, `n/…`
+//! nonces) plus `m/applied`, the ledger size the index reflects; a commit writes the
+//! changes of a batch and the new `m/applied` in one atomic sled batch and flushes
+//! before returning, so the index is either before or after the batch.
+
+use std::path::Path;
+
+use medid_did::DidKey;
+
+use crate::id::Identifier;
+use crate::op::OpError;
+use crate::state::{
+    Changes, DidRecord, IdentifierRecord, PrefixRecord, StateRead, did_key, identifier_key,
+    prefix_key,
+};
+
+const APPLIED: &[u8] = b"m/applied";
+
+/// Why the index could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("index: {0}")]
+pub struct IndexError(#[from] sled::Error);
+
+/// A handle on the index; cheap to clone, safe to read from many threads.
+#[derive(Clone)]
+pub struct Index {
+    db: sled::Db,
+}
+
+impl Index {
+    /// Opens (or creates) the index at `path`.
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        Ok(Self {
+            db: sled::Config::new().path(path).open()?,
+        })
+    }
+
+    /// The ledger size the index reflects.
+    pub fn applied(&self) -> Result<u64, IndexError> {
+        Ok(self
+            .db
+            .get(APPLIED)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Writes `changes` and the new applied size atomically, then flushes to disk.
+    pub(crate) fn commit(&self, changes: Changes, applied: u64) -> Result<(), IndexError> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in changes.writes {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        batch.insert(APPLIED, &applied.to_be_bytes());
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes everything, for a rebuild.
+    pub(crate) fn clear(&self) -> Result<(), IndexError> {
+        self.db.clear()?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every key and value except bookkeeping, in key order.
+    pub(crate) fn entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), IndexError>> + '_ {
+        self.db
+            .iter()
+            .filter(|item| !matches!(item, Ok((k, _)) if k.as_ref() == APPLIED))
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(IndexError)
+            })
+    }
+
+    /// The record of an identifier.
+    pub fn identifier(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, IndexError> {
+        self.typed(&identifier_key(id))
+    }
+
+    /// The record of a prefix, by namespace key (`hdl:86.1000`, …).
+    pub fn prefix(&self, key: &str) -> Result<Option<PrefixRecord>, IndexError> {
+        self.typed(&prefix_key(key))
+    }
+
+    /// The record of a registered DID.
+    pub fn did(&self, did: &DidKey) -> Result<Option<DidRecord>, IndexError> {
+        self.typed(&did_key(did))
+    }
+
+    /// Low-level write, for tests that tamper with the index.
+    #[doc(hidden)]
+    pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), IndexError> {
+        self.db.insert(key, value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, IndexError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
+        // A value that does not parse is reported as absent here; `verify` names it.
+        Ok(self
+            .db
+            .get(key)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+}
+
+impl StateRead for Index {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, OpError> {
+        self.db
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| OpError::Invalid {
+                pointer: String::new(),
+                message: format!("index read failed: {e}"),
+            })
+    }
+}

@@ -1,0 +1,30 @@
+//! The registry: records, signed operations, the verifiable ledger and its indexes.
+//!
+//! - [`id`] — the identifier syntaxes (handles, OIDs, GS1 keys) and prefixes.
+//! - [`op`] — operations: the signed JSON documents that change the registry.
+//! - [`log`] — the ledger: an RFC 6962 Merkle tree stored as C2SP tlog tiles, with
+//!   signed checkpoints and proofs.
+//! - [`Registry`] — a node's data directory: the write path (group commit) from a
+//!   signed operation to the ledger and the index, `reindex` and `verify`.
+//! - [`Sequencer`] — the thread that owns a [`Registry`] and commits what concurrent
+//!   writers submit, together.
+//! - [`Index`] — the sled index of records, prefixes and DIDs, derived from the ledger.
+//!
+//! This crate knows nothing of sockets or HTTP.
+
+pub mod id;
+mod index;
+pub mod log;
+mod node;
+pub mod op;
+mod schema;
+mod sequencer;
+mod state;
+
+pub use index::{Index, IndexError};
+pub use node::{
+    DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry, RegistryError,
+};
+pub use schema::SchemaError;
+pub use sequencer::{Answer, MAX_GROUP, Sequencer, SequencerThread, SubmitError};
+pub use state::{DidRecord, IdentifierRecord, PrefixRecord, StoredValue};

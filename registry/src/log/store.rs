@@ -1,0 +1,512 @@
+//! Where the tiled log's files live: the [`TileStore`] trait and its two implementations.
+//!
+//! - [`TileStore`] — a small key/value contract over tlog-tiles paths (see its docs for
+//!   what is durable when a call returns).
+//! - [`FsTileStore`] — real files under a root directory, laid out exactly as the paths
+//!   say, so any static file server can serve the directory as a tlog-tiles log.
+//! - [`MemTileStore`] — in memory, for tests; it can simulate a crash at the k-th write.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Storage for the files of a tiled log, addressed by tlog-tiles paths such as
+/// `tile/0/x001/234.p/17`, `tile/entries/005` and `checkpoint`.
+///
+/// # Contract
+///
+/// - [`put`](TileStore::put) replaces the file at `path` **atomically and durably**:
+///   when it returns `Ok`, a reader (including one after a crash or power loss) sees
+///   the new bytes; if it fails or the process dies during the call, readers see either
+///   the old bytes (or no file) or the new bytes, never a mixture. On a file system this
+///   is: write a temporary file, fsync it, rename it over the target, fsync the directory.
+/// - [`put_many`](TileStore::put_many) is `put` for several files: each file is atomic on
+///   its own, and all are durable when it returns `Ok`. If it fails, any subset of the
+///   files may have been written. Implementations may batch the fsyncs.
+/// - [`get`](TileStore::get) returns the last bytes put at `path`, or `None` if there is
+///   no file there. It never returns partially written contents.
+/// - [`delete`](TileStore::delete) removes a file (missing files are not an error). It
+///   need not be durable: a deletion lost in a crash leaves only an unreferenced file.
+///   The log uses it for partial tiles superseded by a full tile.
+///
+/// Paths are relative, `/`-separated, made of ASCII letters, digits, `.`, `_` and `-`,
+/// with no empty, `.` or `..` component; implementations refuse others.
+pub trait TileStore {
+    /// Atomically and durably replaces the file at `path` with `data`.
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()>;
+
+    /// Atomically replaces each file; all are durable when this returns `Ok`.
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        for (path, data) in files {
+            self.put(path, data)?;
+        }
+        Ok(())
+    }
+
+    /// The contents of the file at `path`, or `None` if there is none.
+    fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
+
+    /// Removes the file at `path`, if there is one.
+    fn delete(&self, path: &str) -> io::Result<()>;
+}
+
+impl<T: TileStore + ?Sized> TileStore for &T {
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        (**self).put(path, data)
+    }
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        (**self).put_many(files)
+    }
+    fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).get(path)
+    }
+    fn delete(&self, path: &str) -> io::Result<()> {
+        (**self).delete(path)
+    }
+}
+
+impl<T: TileStore + ?Sized> TileStore for Arc<T> {
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        (**self).put(path, data)
+    }
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        (**self).put_many(files)
+    }
+    fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).get(path)
+    }
+    fn delete(&self, path: &str) -> io::Result<()> {
+        (**self).delete(path)
+    }
+}
+
+/// Refuses a path that is not a plain relative path (see [`TileStore`]).
+fn check_path(path: &str) -> io::Result<()> {
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c != "."
+            && c != ".."
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if path.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a tile store path: {path:?}"),
+        ))
+    }
+}
+
+/// A [`TileStore`] of real files under a root directory.
+///
+/// `put` writes `<root>/<path>.tmp-<pid>-<n>`, fsyncs it, renames it to `<root>/<path>`
+/// and fsyncs the directory. The first time this process writes into a directory, it
+/// also fsyncs every parent up to the root, so a directory created here (or by an
+/// earlier process that died before syncing it) is durable before anything relies on
+/// it. `put_many` writes and fsyncs all temporary files (on a few threads, so the file
+/// system can commit them together), renames them, then fsyncs each directory once.
+/// A crash can leave `*.tmp-*` files behind; they are never read.
+#[derive(Debug, Clone)]
+pub struct FsTileStore {
+    root: PathBuf,
+    /// Directories known to exist durably (their entries in their parents fsynced).
+    durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+/// Distinguishes the temporary files of concurrent writes in one process.
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How many threads `put_many` uses to write and fsync files.
+const WRITE_THREADS: usize = 8;
+
+impl FsTileStore {
+    /// A store rooted at `root`, which is created (with its parents) if missing and
+    /// made durable.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|e| with_path(e, &root))?;
+        sync_dir(&root)?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        let durable_dirs = Arc::new(Mutex::new(HashSet::from([root.clone()])));
+        Ok(Self { root, durable_dirs })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file for `path`.
+    fn file(&self, path: &str) -> io::Result<PathBuf> {
+        check_path(path)?;
+        Ok(self.root.join(path))
+    }
+
+    fn durable_dirs(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+        self.durable_dirs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes `data` to a new temporary file next to `target` and fsyncs it.
+    fn write_temp(target: &Path, data: &[u8]) -> io::Result<PathBuf> {
+        let mut name = target.as_os_str().to_owned();
+        name.push(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = PathBuf::from(name);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| with_path(e, &tmp))?;
+        file.write_all(data).map_err(|e| with_path(e, &tmp))?;
+        file.sync_all().map_err(|e| with_path(e, &tmp))?;
+        Ok(tmp)
+    }
+}
+
+/// Fsyncs a directory, making the entries renamed or created in it durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| with_path(e, dir))
+}
+
+/// Adds the file name to an I/O error.
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+impl TileStore for FsTileStore {
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.put_many(&[(path, data)])
+    }
+
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        // 1. Create missing directories. Directories not yet known durable are synced
+        //    in step 4 together with their parents up to the root.
+        let mut to_sync = BTreeSet::new();
+        let mut newly_durable = Vec::new();
+        let mut targets = Vec::with_capacity(files.len());
+        {
+            let known = self.durable_dirs();
+            for (path, data) in files {
+                let target = self.file(path)?;
+                let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+                if !known.contains(&dir) {
+                    fs::create_dir_all(&dir).map_err(|e| with_path(e, &dir))?;
+                    let mut chain = Some(dir.as_path());
+                    while let Some(d) = chain.filter(|d| !known.contains(*d)) {
+                        to_sync.insert(d.to_path_buf());
+                        newly_durable.push(d.to_path_buf());
+                        chain = d.parent().filter(|p| p.starts_with(&self.root));
+                        if let Some(parent) = chain {
+                            to_sync.insert(parent.to_path_buf());
+                        }
+                    }
+                }
+                to_sync.insert(dir);
+                targets.push((target, *data));
+            }
+        }
+        // 2. Write and fsync every temporary file. A crash here leaves only
+        //    temporary files: every target still has its old contents.
+        let mut temps: Vec<io::Result<PathBuf>> = Vec::with_capacity(targets.len());
+        if targets.len() <= 1 {
+            temps.extend(targets.iter().map(|(t, d)| Self::write_temp(t, d)));
+        } else {
+            let chunk = targets.len().div_ceil(WRITE_THREADS);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = targets
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|(t, d)| Self::write_temp(t, d))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    match handle.join() {
+                        Ok(results) => temps.extend(results),
+                        Err(_) => temps.push(Err(io::Error::other("writer thread panicked"))),
+                    }
+                }
+            });
+        }
+        let mut ready = Vec::with_capacity(temps.len());
+        let mut first_error = None;
+        for temp in temps {
+            match temp {
+                Ok(tmp) => ready.push(tmp),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            for tmp in ready {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        // 3. Rename each temporary file over its target: each file switches from
+        //    old to new contents atomically; a crash here leaves some renamed, some not.
+        for (tmp, (target, _)) in ready.iter().zip(&targets) {
+            fs::rename(tmp, target).map_err(|e| with_path(e, target))?;
+        }
+        // 4. Fsync each directory once, making the renames and new directories durable.
+        for dir in &to_sync {
+            sync_dir(dir)?;
+        }
+        self.durable_dirs().extend(newly_durable);
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let file = self.file(path)?;
+        match fs::read(&file) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(with_path(e, &file)),
+        }
+    }
+
+    fn delete(&self, path: &str) -> io::Result<()> {
+        let file = self.file(path)?;
+        match fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(with_path(e, &file)),
+        }
+        // A `<N>.p` directory holds only partial tiles: drop it once empty.
+        if let Some(dir) = file.parent()
+            && dir.extension().is_some_and(|ext| ext == "p")
+            && fs::remove_dir(dir).is_ok()
+        {
+            self.durable_dirs().remove(dir);
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory [`TileStore`] for tests, with fault injection.
+///
+/// Clones share the same files, so a test can keep a handle while a log owns another.
+/// [`crash_at_write`](MemTileStore::crash_at_write) makes a later write fail as if the
+/// process had died just before it: that write and every write after it fail and
+/// change nothing, until [`restart`](MemTileStore::restart). Writes are puts (each file
+/// of a `put_many` counts as one, written one by one, so a crash inside it leaves the
+/// earlier files written) and deletes. Puts are atomic per file, as the contract
+/// requires.
+#[derive(Debug, Clone, Default)]
+pub struct MemTileStore {
+    inner: Arc<Mutex<MemInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemInner {
+    files: BTreeMap<String, Vec<u8>>,
+    puts: u64,
+    writes: u64,
+    crash_at: Option<u64>,
+    crashed: bool,
+}
+
+impl MemTileStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemInner> {
+        // A panic elsewhere cannot leave the map half-updated: recover it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An independent copy of the files (not shared with `self`), with no fault armed.
+    pub fn fork(&self) -> Self {
+        let files = self.lock().files.clone();
+        Self {
+            inner: Arc::new(Mutex::new(MemInner {
+                files,
+                ..MemInner::default()
+            })),
+        }
+    }
+
+    /// Arms a crash: counting from now (0 = the next write), the `k`-th write (put or
+    /// delete) fails without effect, and so does every write after it, until
+    /// [`restart`](Self::restart).
+    pub fn crash_at_write(&self, k: u64) {
+        let mut inner = self.lock();
+        inner.crash_at = Some(inner.writes + k);
+    }
+
+    /// Ends a simulated crash: writes succeed again; the files are as the crash left them.
+    pub fn restart(&self) {
+        let mut inner = self.lock();
+        inner.crash_at = None;
+        inner.crashed = false;
+    }
+
+    /// Whether an armed crash has happened.
+    pub fn crashed(&self) -> bool {
+        self.lock().crashed
+    }
+
+    /// Number of puts attempted so far (failed ones included).
+    pub fn put_count(&self) -> u64 {
+        self.lock().puts
+    }
+
+    /// Number of writes (puts and deletes) attempted so far (failed ones included).
+    pub fn write_count(&self) -> u64 {
+        self.lock().writes
+    }
+
+    /// Paths of all files, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.lock().files.keys().cloned().collect()
+    }
+}
+
+fn crash_error() -> io::Error {
+    io::Error::other("simulated crash")
+}
+
+impl MemInner {
+    /// Counts a write; `Err` if the simulated crash has happened.
+    fn write_allowed(&mut self) -> io::Result<()> {
+        let n = self.writes;
+        self.writes += 1;
+        if self.crashed || self.crash_at == Some(n) {
+            self.crashed = true;
+            return Err(crash_error());
+        }
+        Ok(())
+    }
+}
+
+impl TileStore for MemTileStore {
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        check_path(path)?;
+        let mut inner = self.lock();
+        inner.puts += 1;
+        inner.write_allowed()?;
+        inner.files.insert(path.to_owned(), data.to_vec());
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        check_path(path)?;
+        Ok(self.lock().files.get(path).cloned())
+    }
+
+    fn delete(&self, path: &str) -> io::Result<()> {
+        check_path(path)?;
+        let mut inner = self.lock();
+        inner.write_allowed()?;
+        inner.files.remove(path);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise(store: &dyn TileStore) {
+        assert_eq!(store.get("tile/0/000").unwrap(), None);
+        store.put("tile/0/000", b"one").unwrap();
+        assert_eq!(
+            store.get("tile/0/000").unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        store.put("tile/0/000", b"two").unwrap();
+        assert_eq!(
+            store.get("tile/0/000").unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        store
+            .put_many(&[
+                ("tile/0/x001/002.p/3", b"a"),
+                ("tile/entries/001.p/3", b"b"),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.get("tile/0/x001/002.p/3").unwrap().as_deref(),
+            Some(&b"a"[..])
+        );
+        store.delete("tile/0/x001/002.p/3").unwrap();
+        store.delete("tile/0/x001/002.p/3").unwrap();
+        assert_eq!(store.get("tile/0/x001/002.p/3").unwrap(), None);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "tile/../x",
+            "tile//0",
+            "./checkpoint",
+            "a\\b",
+            "tile/0/",
+        ] {
+            assert!(store.put(bad, b"x").is_err(), "{bad:?}");
+            assert!(store.get(bad).is_err(), "{bad:?}");
+            assert!(store.delete(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fs_store_follows_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsTileStore::open(dir.path().join("log")).unwrap();
+        exercise(&store);
+        // Files are where the paths say, and no temporary files remain.
+        assert_eq!(fs::read(dir.path().join("log/tile/0/000")).unwrap(), b"two");
+        assert!(!dir.path().join("log/tile/0/x001/002.p").exists());
+        let names: Vec<_> = fs::read_dir(dir.path().join("log/tile/0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn mem_store_follows_the_contract() {
+        exercise(&MemTileStore::new());
+    }
+
+    #[test]
+    fn mem_store_crashes_at_the_kth_write() {
+        let store = MemTileStore::new();
+        store.put("a", b"1").unwrap();
+        store.crash_at_write(2);
+        store.put("b", b"2").unwrap();
+        store.delete("zz").unwrap();
+        assert!(store.put("c", b"3").is_err());
+        assert!(store.crashed());
+        assert!(store.put("d", b"4").is_err());
+        assert!(store.delete("a").is_err());
+        assert_eq!(store.paths(), ["a", "b"]);
+        assert_eq!((store.put_count(), store.write_count()), (4, 6));
+        let fork = store.fork();
+        store.restart();
+        store.put("c", b"3").unwrap();
+        assert_eq!(store.paths(), ["a", "b", "c"]);
+        assert_eq!(fork.paths(), ["a", "b"]);
+        assert!(!fork.crashed());
+    }
+}

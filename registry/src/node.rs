@@ -1,0 +1,578 @@
+//! A node's registry on disk: its key, ledger, index and off-log payloads, and the
+//! write path that ties them together.
+//!
+//! Data directory layout (`--data DIR`):
+//!
+//! ```text
+//! DIR/LOCK          held (flock) while a process uses the directory
+//! DIR/node.json     {"name": origin of the log, "admin": DID allowed to create prefixes}
+//! DIR/node.key      the node's Ed25519 key file (mode 0600): signs checkpoints
+//! DIR/admin.key     the admin key, when `init` generated one
+//! DIR/log/          the ledger, C2SP tlog-tiles layout: publish it as static files
+//! DIR/index/        the sled index (rebuildable from log/)
+//! DIR/restricted/   payloads of restricted values, off-log and erasable
+//! ```
+//!
+//! [`Registry::submit`] is the write path (group commit): every operation of a batch is
+//! checked against the state in order, the payloads of restricted values are written,
+//! the accepted entries are appended to the ledger (durable), then the index is updated
+//! and flushed; only then are receipts returned.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use medid_did::{DidKey, KeyPair};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::index::{Index, IndexError};
+use crate::log::{FsTileStore, Hash, Log, LogError};
+use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
+use crate::state::{Changes, Overlay, apply};
+
+/// How far an operation's `created` may be from the node's clock, in seconds.
+pub const DEFAULT_CLOCK_WINDOW: i64 = 300;
+
+/// A node's configuration, `DIR/node.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name: the origin line of its checkpoints.
+    pub name: String,
+    /// The DID allowed to create top-level prefixes.
+    pub admin: DidKey,
+}
+
+/// What `init` created.
+#[derive(Debug)]
+pub struct InitOutcome {
+    /// The node's DID (its checkpoint-signing key).
+    pub node_did: DidKey,
+    /// The signed-note verifier key of the node's checkpoints.
+    pub verifier_key: String,
+    /// The admin DID.
+    pub admin: DidKey,
+    /// Where the admin key was written, when `init` generated it.
+    pub admin_key_file: Option<PathBuf>,
+}
+
+/// The answer to an accepted operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// Position of the operation in the ledger.
+    pub leaf_index: u64,
+    /// RFC 6962 leaf hash of the entry, base64.
+    pub entry_hash: Hash,
+    /// Size of the ledger's signed checkpoint that includes it.
+    pub tree_size: u64,
+}
+
+/// Why a registry could not be opened, written or verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Another process uses the data directory.
+    #[error("{0} is in use by another medid process")]
+    Locked(PathBuf),
+    /// The directory holds no node (run `medid init`).
+    #[error("{0} holds no medid node; run `medid init --data {0} --name NAME` first")]
+    NotInitialised(PathBuf),
+    /// The directory holds a node already.
+    #[error("{0} already holds a medid node")]
+    AlreadyInitialised(PathBuf),
+    /// A configuration or key file is not valid.
+    #[error("{0}")]
+    Config(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A ledger entry is not a valid operation, or does not apply: the ledger and the
+    /// code disagree.
+    #[error("ledger entry {index}: {reason}")]
+    BadEntry {
+        /// The entry's index.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The index does not match the ledger.
+    #[error(
+        "index value `{key}` does not match the ledger (last written by entry {entry:?}); run `medid reindex`"
+    )]
+    IndexMismatch {
+        /// The key.
+        key: String,
+        /// The ledger entry that wrote the value, when known.
+        entry: Option<u64>,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An operation ready to be sequenced: schema, signatures, freshness and payloads
+/// checked. Preparing is the expensive, parallel part of a write.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    op: SignedOperation,
+    restricted: Vec<RestrictedPayload>,
+}
+
+impl Prepared {
+    /// Checks a submission at time `now`.
+    pub fn new(
+        submission: &Submission,
+        now: OffsetDateTime,
+        window_seconds: i64,
+    ) -> Result<Self, OpError> {
+        let op = SignedOperation::from_json(&submission.operation)?;
+        if (op.created - now).whole_seconds().abs() > window_seconds {
+            return Err(OpError::Stale {
+                created: submission.operation["created"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                window_seconds,
+            });
+        }
+        let commitments: Vec<&str> = match &op.op {
+            Operation::IdentifierRegister { values, .. } => values.iter(),
+            Operation::IdentifierUpdate { set, .. } => set.iter(),
+            _ => [].iter(),
+        }
+        .filter_map(|v| v.commitment.as_deref())
+        .collect();
+        for commitment in &commitments {
+            let payload = submission
+                .restricted
+                .iter()
+                .find(|p| p.commitment == *commitment)
+                .ok_or_else(|| OpError::Restricted(format!("no payload for {commitment}")))?;
+            if !payload.opens() {
+                return Err(OpError::Restricted(format!(
+                    "the payload does not open {commitment}"
+                )));
+            }
+        }
+        if let Some(extra) = submission
+            .restricted
+            .iter()
+            .find(|p| !commitments.contains(&p.commitment.as_str()))
+        {
+            return Err(OpError::Restricted(format!(
+                "payload {} matches no value",
+                extra.commitment
+            )));
+        }
+        Ok(Self {
+            op,
+            restricted: submission.restricted.clone(),
+        })
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> &SignedOperation {
+        &self.op
+    }
+}
+
+/// A node's registry, opened for writing. Holds the data directory's lock.
+pub struct Registry {
+    dir: PathBuf,
+    config: NodeConfig,
+    log: Log<FsTileStore>,
+    index: Index,
+    _lock: File,
+}
+
+impl Registry {
+    /// Creates a node in `dir`: node key, configuration, an empty signed ledger. With
+    /// no `admin`, generates an admin key into `DIR/admin.key`.
+    pub fn init(
+        dir: &Path,
+        name: &str,
+        admin: Option<DidKey>,
+    ) -> Result<InitOutcome, RegistryError> {
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
+            return Err(RegistryError::Config(format!(
+                "node name `{name}` must be non-empty, without spaces or `+` (it is a signed-note key name)"
+            )));
+        }
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let config_path = dir.join("node.json");
+        if config_path.exists() {
+            return Err(RegistryError::AlreadyInitialised(dir.to_owned()));
+        }
+        let lock = lock(dir)?;
+        let node_key = KeyPair::generate();
+        node_key
+            .write_file(&dir.join("node.key"))
+            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        let (admin, admin_key_file) = match admin {
+            Some(admin) => (admin, None),
+            None => {
+                let key = KeyPair::generate();
+                let path = dir.join("admin.key");
+                key.write_file(&path)
+                    .map_err(|e| RegistryError::Config(e.to_string()))?;
+                (key.did(), Some(path))
+            }
+        };
+        let config = NodeConfig {
+            name: name.to_owned(),
+            admin,
+        };
+        let log = Log::open(
+            open_store(dir)?,
+            config.name.clone(),
+            node_key.signing_key().clone(),
+        )?;
+        let verifier_key = log.verifier_key().to_owned();
+        // node.json last: a directory without it is not a node, and init can run again.
+        write_durably(
+            &config_path,
+            &serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        )?;
+        drop(lock);
+        Ok(InitOutcome {
+            node_did: node_key.did(),
+            verifier_key,
+            admin,
+            admin_key_file,
+        })
+    }
+
+    /// Opens the node in `dir`, locking it, and brings the index up to the ledger.
+    pub fn open(dir: &Path) -> Result<Self, RegistryError> {
+        let config_path = dir.join("node.json");
+        if !config_path.exists() {
+            return Err(RegistryError::NotInitialised(dir.to_owned()));
+        }
+        let lock = lock(dir)?;
+        let config: NodeConfig =
+            serde_json::from_slice(&fs::read(&config_path).map_err(io_error(&config_path))?)
+                .map_err(|e| RegistryError::Config(format!("{}: {e}", config_path.display())))?;
+        let node_key = KeyPair::read_file(&dir.join("node.key"))
+            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        let log = Log::open(
+            open_store(dir)?,
+            config.name.clone(),
+            node_key.signing_key().clone(),
+        )?;
+        let index = Index::open(&dir.join("index"))?;
+        let mut registry = Self {
+            dir: dir.to_owned(),
+            config,
+            log,
+            index,
+            _lock: lock,
+        };
+        registry.catch_up()?;
+        Ok(registry)
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The ledger.
+    pub fn log(&self) -> &Log<FsTileStore> {
+        &self.log
+    }
+
+    /// The index, for reads (cheap to clone).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Checks and sequences a batch of submissions at the node's clock.
+    pub fn submit(
+        &mut self,
+        batch: &[Submission],
+    ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
+        let now = OffsetDateTime::now_utc();
+        let prepared: Vec<Result<Prepared, OpError>> = batch
+            .iter()
+            .map(|s| Prepared::new(s, now, DEFAULT_CLOCK_WINDOW))
+            .collect();
+        self.sequence(prepared)
+    }
+
+    /// Sequences prepared operations as one group commit: refusals are answered, the
+    /// rest are logged durably, indexed, and answered with receipts.
+    pub fn sequence(
+        &mut self,
+        batch: Vec<Result<Prepared, OpError>>,
+    ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
+        let first = self.log.size();
+        let mut changes = Changes::default();
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        let mut payloads: Vec<RestrictedPayload> = Vec::new();
+        let mut outcomes: Vec<Result<u64, OpError>> = Vec::with_capacity(batch.len());
+        for prepared in batch {
+            let outcome = prepared.and_then(|p| {
+                let leaf = first + entries.len() as u64;
+                let mut mine = Changes::default();
+                let view = Overlay {
+                    base: &self.index,
+                    changes: &changes,
+                };
+                apply(&view, &mut mine, &p.op, leaf, &self.config.admin)?;
+                changes.writes.append(&mut mine.writes);
+                entries.push(p.op.entry);
+                payloads.extend(p.restricted);
+                Ok(leaf)
+            });
+            outcomes.push(outcome);
+        }
+        if entries.is_empty() {
+            // Every operation was refused: nothing to write.
+            return Ok(outcomes
+                .into_iter()
+                .filter_map(Result::err)
+                .map(Err)
+                .collect());
+        }
+        // Step 1: restricted payloads, each written to its own file and fsync'd. If the
+        // process dies here, some payloads exist without a ledger entry: nothing refers
+        // to them and the client was not answered, so it submits again.
+        for payload in &payloads {
+            self.write_payload(payload)?;
+        }
+        // Step 2: the ledger. `append_batch` returns once the entries, tiles and the new
+        // checkpoint are durable. If the process dies before the checkpoint is written,
+        // the entries are not part of the log and were never acknowledged; if it dies
+        // after, the ledger holds them and `open` replays them into the index.
+        let appended = self.log.append_batch(&entries)?;
+        // Step 3: the index, one atomic sled batch with the new applied size, flushed.
+        // If the process dies before the flush, `open` finds the index behind the
+        // ledger and replays the missing entries.
+        self.index.commit(changes, appended.tree_size)?;
+        // Step 4: acknowledge. Everything acknowledged is in the ledger and the index.
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.map(|leaf| Receipt {
+                    leaf_index: leaf,
+                    entry_hash: appended.leaf_hashes[(leaf - first) as usize],
+                    tree_size: appended.tree_size,
+                })
+            })
+            .collect())
+    }
+
+    /// Erases the payload of a restricted value; the ledger's commitment stays.
+    pub fn erase_payload(&self, commitment: &str) -> Result<bool, RegistryError> {
+        let path = self.payload_path(commitment)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+
+    /// The payload of a restricted value, if it was not erased.
+    pub fn payload(&self, commitment: &str) -> Result<Option<RestrictedPayload>, RegistryError> {
+        read_payload(&self.dir, commitment)
+    }
+
+    fn payload_path(&self, commitment: &str) -> Result<PathBuf, RegistryError> {
+        payload_path(&self.dir, commitment)
+    }
+
+    fn write_payload(&self, payload: &RestrictedPayload) -> Result<(), RegistryError> {
+        let path = self.payload_path(&payload.commitment)?;
+        write_durably(&path, &serde_json::to_vec(payload).unwrap_or_default())
+    }
+
+    /// Replays the ledger entries the index has not seen (after a crash between the
+    /// ledger append and the index flush).
+    fn catch_up(&mut self) -> Result<(), RegistryError> {
+        let applied = self.index.applied()?;
+        let size = self.log.size();
+        if applied > size {
+            return Err(RegistryError::IndexMismatch {
+                key: "m/applied".into(),
+                entry: Some(applied),
+            });
+        }
+        self.replay(applied..size)
+    }
+
+    fn replay(&mut self, range: std::ops::Range<u64>) -> Result<(), RegistryError> {
+        const CHUNK: u64 = 10_000;
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + CHUNK).min(range.end);
+            let mut changes = Changes::default();
+            for item in self.log.entries(start..end)? {
+                let (index, entry) = item?;
+                let op =
+                    SignedOperation::from_entry(&entry).map_err(|e| RegistryError::BadEntry {
+                        index,
+                        reason: e.to_string(),
+                    })?;
+                let mut mine = Changes::default();
+                let view = Overlay {
+                    base: &self.index,
+                    changes: &changes,
+                };
+                apply(&view, &mut mine, &op, index, &self.config.admin).map_err(|e| {
+                    RegistryError::BadEntry {
+                        index,
+                        reason: format!("does not apply: {e}"),
+                    }
+                })?;
+                changes.writes.append(&mut mine.writes);
+            }
+            self.index.commit(changes, end)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index from the ledger; returns the number of entries replayed.
+    pub fn reindex(&mut self) -> Result<u64, RegistryError> {
+        self.index.clear()?;
+        let size = self.log.size();
+        self.replay(0..size)?;
+        Ok(size)
+    }
+
+    /// Re-checks everything: every tile and entry hash and the checkpoint signature,
+    /// every operation's schema and signatures, every state transition, and that the
+    /// index holds exactly what replaying the ledger gives. Returns the ledger size.
+    pub fn verify(&self) -> Result<u64, RegistryError> {
+        let size = self.log.verify()?;
+        let mut state: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+            std::collections::BTreeMap::new();
+        for item in self.log.entries(0..size)? {
+            let (index, entry) = item?;
+            let op = SignedOperation::from_entry(&entry).map_err(|e| RegistryError::BadEntry {
+                index,
+                reason: e.to_string(),
+            })?;
+            let mut changes = Changes::default();
+            apply(&state, &mut changes, &op, index, &self.config.admin).map_err(|e| {
+                RegistryError::BadEntry {
+                    index,
+                    reason: format!("does not apply: {e}"),
+                }
+            })?;
+            for (key, value) in changes.writes {
+                match value {
+                    Some(value) => state.insert(key, value),
+                    None => state.remove(&key),
+                };
+            }
+        }
+        let mut expected = state.into_iter();
+        let mut actual = self.index.entries();
+        loop {
+            match (expected.next(), actual.next().transpose()?) {
+                (None, None) => return Ok(size),
+                (Some((key, value)), Some((k, v))) if key == k && value == v => continue,
+                (Some((key, value)), _) => {
+                    return Err(RegistryError::IndexMismatch {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        entry: log_index_of(&value),
+                    });
+                }
+                (None, Some((key, value))) => {
+                    return Err(RegistryError::IndexMismatch {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        entry: log_index_of(&value),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn log_index_of(value: &[u8]) -> Option<u64> {
+    if let Ok(bytes) = <[u8; 8]>::try_from(value) {
+        return Some(u64::from_be_bytes(bytes));
+    }
+    serde_json::from_slice::<serde_json::Value>(value)
+        .ok()
+        .and_then(|v| v.get("log_index").and_then(serde_json::Value::as_u64))
+}
+
+fn lock(dir: &Path) -> Result<File, RegistryError> {
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(RegistryError::Locked(dir.to_owned())),
+        Err(fs::TryLockError::Error(e)) => Err(io_error(&path)(e)),
+    }
+}
+
+fn open_store(dir: &Path) -> Result<FsTileStore, RegistryError> {
+    let path = dir.join("log");
+    FsTileStore::open(&path).map_err(io_error(&path))
+}
+
+fn payload_path(dir: &Path, commitment: &str) -> Result<PathBuf, RegistryError> {
+    let hex = commitment
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            RegistryError::Config(format!("`{commitment}` is not a sha256: commitment"))
+        })?;
+    Ok(dir.join("restricted").join(format!("{hex}.json")))
+}
+
+fn read_payload(dir: &Path, commitment: &str) -> Result<Option<RestrictedPayload>, RegistryError> {
+    let path = payload_path(dir, commitment)?;
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| RegistryError::Config(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
+/// Writes a file atomically and durably: temporary file, fsync, rename, fsync of the
+/// directory.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
+    file.write_all(bytes).map_err(io_error(&tmp))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_error(path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}

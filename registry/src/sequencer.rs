@@ -1,0 +1,133 @@
+//! The sequencer: one thread owns the [`Registry`] and commits what many writers submit
+//! in groups, so that concurrent writers share one round of fsyncs.
+//!
+//! Writers call [`Sequencer::submit`] from any thread (or task): the expensive checks
+//! (schema, signatures, payloads) run on the caller's thread, then the prepared
+//! operation joins the queue. The sequencer thread takes everything queued — up to
+//! [`MAX_GROUP`] operations — as one batch ([`Registry::sequence`]) and answers each
+//! writer with its receipt or refusal once the batch is durable.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use crate::index::Index;
+use crate::node::{DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError};
+use crate::op::{OpError, Submission};
+
+/// The most operations committed together.
+pub const MAX_GROUP: usize = 4096;
+
+/// The answer a writer waits for.
+pub type Answer = Result<Receipt, SubmitError>;
+
+/// Why a submission got no receipt.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The operation was refused; nothing was written.
+    #[error(transparent)]
+    Refused(#[from] OpError),
+    /// The node could not write; the operation may or may not be in the ledger, and a
+    /// resubmission of the same document is refused as a replay if it is.
+    #[error("the node failed to write: {0}")]
+    Failed(String),
+}
+
+struct Job {
+    prepared: Result<Prepared, OpError>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// A handle for submitting operations; clone it freely.
+#[derive(Clone)]
+pub struct Sequencer {
+    queue: mpsc::Sender<Job>,
+    index: Index,
+}
+
+/// The sequencer thread; joining it gives the registry back.
+pub struct SequencerThread {
+    thread: JoinHandle<Registry>,
+}
+
+impl SequencerThread {
+    /// Waits for the sequencer to stop (every [`Sequencer`] handle dropped).
+    pub fn join(self) -> Option<Registry> {
+        self.thread.join().ok()
+    }
+}
+
+impl Sequencer {
+    /// Starts the sequencer thread.
+    pub fn start(registry: Registry) -> (Self, SequencerThread) {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let index = registry.index().clone();
+        let thread = std::thread::Builder::new()
+            .name("medid-sequencer".into())
+            .spawn(move || run(registry, jobs));
+        // Spawning a thread fails only when the OS is out of resources.
+        #[allow(clippy::expect_used)]
+        let thread = thread.expect("cannot start the sequencer thread");
+        (Self { queue, index }, SequencerThread { thread })
+    }
+
+    /// The index, for reads.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Checks a submission on this thread and queues it; the receiver gets the answer
+    /// once the operation is durable (or refused).
+    pub fn submit(&self, submission: &Submission) -> oneshot::Receiver<Answer> {
+        let prepared = Prepared::new(submission, OffsetDateTime::now_utc(), DEFAULT_CLOCK_WINDOW);
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::SendError(job)) = self.queue.send(Job { prepared, reply }) {
+            let _ = job
+                .reply
+                .send(Err(SubmitError::Failed("the sequencer has stopped".into())));
+        }
+        answer
+    }
+
+    /// [`Sequencer::submit`] and wait for the answer (not from inside an async task).
+    pub fn submit_blocking(&self, submission: &Submission) -> Answer {
+        self.submit(submission)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(SubmitError::Failed("the sequencer has stopped".into())))
+    }
+}
+
+fn run(mut registry: Registry, jobs: mpsc::Receiver<Job>) -> Registry {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (prepared, replies): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|j| (j.prepared, j.reply)).unzip();
+        match registry.sequence(prepared) {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer.map_err(SubmitError::Refused));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Failed(message.clone())));
+                }
+                if matches!(error, RegistryError::Log(_)) {
+                    // The ledger refuses further appends after a failed write; stop.
+                    break;
+                }
+            }
+        }
+    }
+    registry
+}

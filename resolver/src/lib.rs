@@ -1,0 +1,1 @@
+//! The resolver: DNS and HTTP front ends, hierarchy client and answer cache.

@@ -1,0 +1,123 @@
+//! The `medid` command: run a node and act on identities, records and the ledger.
+//!
+//! Exit status: 0 on success, 1 when the input is invalid or a check fails (the message
+//! says what to do), 2 when the command line itself is wrong.
+
+mod identity;
+mod ledger;
+mod records;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Identifier resolution and digital identity for medical objects.
+#[derive(Parser)]
+#[command(name = "medid", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    data: ledger::DataDir,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, show, resolve, register and deactivate did:key identities.
+    #[command(subcommand)]
+    Did(DidCommand),
+    /// Sign a JSON document with a Data Integrity proof (eddsa-jcs-2022).
+    Sign(identity::SignArgs),
+    /// Verify a signed JSON document, or (without DOC) the whole node: ledger, signatures, index.
+    Verify(identity::VerifyArgs),
+    /// Create a node in the data directory: node key, admin, empty signed ledger.
+    Init(ledger::InitArgs),
+    /// The ledger: verifier key, checkpoint, proofs.
+    #[command(subcommand)]
+    Log(ledger::LogCommand),
+    /// Create top-level prefixes (the node admin's right).
+    #[command(subcommand)]
+    Prefix(PrefixCommand),
+    /// Delegate a sub-prefix of a prefix you control to other controllers.
+    Delegate(records::PrefixArgs),
+    /// Register an identifier with its values.
+    Register(records::RegisterArgs),
+    /// Add, replace or remove values of an identifier.
+    Update(records::UpdateArgs),
+    /// Delete an identifier.
+    Delete(records::DeleteArgs),
+    /// Replace the controllers of an identifier or a prefix.
+    Controllers(records::ControllersArgs),
+    /// Show the record of an identifier, a prefix or a DID.
+    Show(records::ShowArgs),
+    /// Register identifiers in bulk from CSV or JSON Lines (idempotent).
+    Import(records::ImportArgs),
+    /// Rebuild the index from the ledger.
+    Reindex,
+}
+
+#[derive(Subcommand)]
+enum DidCommand {
+    #[command(flatten)]
+    Identity(identity::DidCommand),
+    /// Register a DID at the node with a public name and role (self-signed).
+    Register(records::DidRegisterArgs),
+    /// Deactivate a DID (signed by itself or its registrar): it can no longer act.
+    Deactivate(records::DidDeactivateArgs),
+}
+
+#[derive(Subcommand)]
+enum PrefixCommand {
+    /// Create a top-level prefix.
+    Create(records::PrefixArgs),
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = &cli.data;
+    match cli.command {
+        Command::Did(DidCommand::Identity(command)) => identity::did(command),
+        Command::Did(DidCommand::Register(args)) => records::did_register(data, args),
+        Command::Did(DidCommand::Deactivate(args)) => records::did_deactivate(data, args),
+        Command::Sign(args) => identity::sign(args),
+        Command::Verify(args) => match args.document {
+            Some(document) => identity::verify(&document),
+            None => ledger::verify(&data.path),
+        },
+        Command::Init(args) => ledger::init(data, args),
+        Command::Log(command) => ledger::log(data, command),
+        Command::Prefix(PrefixCommand::Create(args)) => {
+            records::prefix(data, "prefix.create", args)
+        }
+        Command::Delegate(args) => records::prefix(data, "prefix.delegate", args),
+        Command::Register(args) => records::register(data, args),
+        Command::Update(args) => records::update(data, args),
+        Command::Delete(args) => records::delete(data, args),
+        Command::Controllers(args) => records::controllers(data, args),
+        Command::Show(args) => records::show(data, args),
+        Command::Import(args) => records::import(data, args),
+        Command::Reindex => ledger::reindex(data),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
