@@ -106,6 +106,16 @@ impl Index {
         Ok(())
     }
 
+    /// Bytes of keys and values the index holds (to measure sled's space amplification).
+    pub fn logical_bytes(&self) -> Result<u64, IndexError> {
+        let mut total = 0u64;
+        for item in self.db.iter() {
+            let (k, v) = item?;
+            total += (k.len() + v.len()) as u64;
+        }
+        Ok(total)
+    }
+
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> Result<u64, IndexError> {
         Ok(self.db.size_on_disk()?)

@@ -327,6 +327,15 @@ impl Registry {
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
+        self.sequence_reporting(batch).map(|(answers, _)| answers)
+    }
+
+    /// [`Registry::sequence`], also giving the index keys the batch changed
+    /// (`i/<identifier>`, `p/<prefix>`, `d/<did>`, …), so caches can drop what they say.
+    pub fn sequence_reporting(
+        &mut self,
+        batch: Vec<Result<Prepared, OpError>>,
+    ) -> Result<(Vec<Result<Receipt, OpError>>, Vec<String>), RegistryError> {
         let first = self.log.size();
         let mut changes = Changes::default();
         let mut entries: Vec<Vec<u8>> = Vec::new();
@@ -350,12 +359,19 @@ impl Registry {
         }
         if entries.is_empty() {
             // Every operation was refused: nothing to write.
-            return Ok(outcomes
+            let refusals = outcomes
                 .into_iter()
                 .filter_map(Result::err)
                 .map(Err)
-                .collect());
+                .collect();
+            return Ok((refusals, Vec::new()));
         }
+        let changed: Vec<String> = changes
+            .writes
+            .keys()
+            .filter(|k| !k.starts_with(b"n/"))
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
         // Step 1: restricted payloads, each written to its own file and fsync'd. If the
         // process dies here, some payloads exist without a ledger entry: nothing refers
         // to them and the client was not answered, so it submits again.
@@ -372,7 +388,7 @@ impl Registry {
         // ledger and replays the missing entries.
         self.index.commit(changes, appended.tree_size)?;
         // Step 4: acknowledge. Everything acknowledged is in the ledger and the index.
-        Ok(outcomes
+        let answers = outcomes
             .into_iter()
             .map(|o| {
                 o.map(|leaf| Receipt {
@@ -381,7 +397,8 @@ impl Registry {
                     tree_size: appended.tree_size,
                 })
             })
-            .collect())
+            .collect();
+        Ok((answers, changed))
     }
 
     /// Erases the payload of a restricted value; the ledger's commitment stays.
@@ -551,7 +568,13 @@ fn payload_path(dir: &Path, commitment: &str) -> Result<PathBuf, RegistryError> 
     Ok(dir.join("restricted").join(format!("{hex}.json")))
 }
 
-fn read_payload(dir: &Path, commitment: &str) -> Result<Option<RestrictedPayload>, RegistryError> {
+/// The payload of a restricted value in the node at `dir`, if it was not erased. Safe
+/// to call while a [`Registry`] holds the directory (payload files are written
+/// atomically).
+pub fn read_payload(
+    dir: &Path,
+    commitment: &str,
+) -> Result<Option<RestrictedPayload>, RegistryError> {
     let path = payload_path(dir, commitment)?;
     match fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)

@@ -63,11 +63,21 @@ impl SequencerThread {
 impl Sequencer {
     /// Starts the sequencer thread.
     pub fn start(registry: Registry) -> (Self, SequencerThread) {
+        Self::start_with_hook(registry, |_| {})
+    }
+
+    /// Starts the sequencer thread; after each durable commit, before any writer is
+    /// answered, `on_commit` gets the index keys the commit changed (`i/<identifier>`,
+    /// `p/<prefix>`, `d/<did>`, …), so that caches drop what they say.
+    pub fn start_with_hook(
+        registry: Registry,
+        on_commit: impl Fn(&[String]) + Send + 'static,
+    ) -> (Self, SequencerThread) {
         let (queue, jobs) = mpsc::channel::<Job>();
         let index = registry.index().clone();
         let thread = std::thread::Builder::new()
             .name("medid-sequencer".into())
-            .spawn(move || run(registry, jobs));
+            .spawn(move || run(registry, jobs, on_commit));
         // Spawning a thread fails only when the OS is out of resources.
         #[allow(clippy::expect_used)]
         let thread = thread.expect("cannot start the sequencer thread");
@@ -100,7 +110,11 @@ impl Sequencer {
     }
 }
 
-fn run(mut registry: Registry, jobs: mpsc::Receiver<Job>) -> Registry {
+fn run(
+    mut registry: Registry,
+    jobs: mpsc::Receiver<Job>,
+    on_commit: impl Fn(&[String]),
+) -> Registry {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -111,8 +125,11 @@ fn run(mut registry: Registry, jobs: mpsc::Receiver<Job>) -> Registry {
         }
         let (prepared, replies): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.prepared, j.reply)).unzip();
-        match registry.sequence(prepared) {
-            Ok(answers) => {
+        match registry.sequence_reporting(prepared) {
+            Ok((answers, changed)) => {
+                if !changed.is_empty() {
+                    on_commit(&changed);
+                }
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer.map_err(SubmitError::Refused));
                 }

@@ -486,3 +486,61 @@ fn the_data_directory_is_locked_while_in_use() {
     let err = Registry::open(&node.path).err().unwrap().to_string();
     assert!(err.contains("in use"), "{err}");
 }
+
+#[test]
+fn concurrent_writers_share_commits_and_lose_nothing() {
+    let cssd = KeyPair::generate();
+    let node = Node::with_prefix(&cssd);
+    let Node {
+        _dir,
+        path,
+        registry,
+        ..
+    } = node;
+    let (sequencer, thread) = medid_registry::Sequencer::start(registry);
+    let receipts: Vec<Receipt> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|w| {
+                let sequencer = sequencer.clone();
+                let cssd = &cssd;
+                scope.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let operation = sign(
+                                &draft("identifier.register", json!({"id": format!("86.1000/W{w}-{i}"), "values": [url(1, "https://a.example")]})),
+                                &[cssd],
+                            )
+                            .unwrap();
+                            sequencer.submit_blocking(&Submission { operation, restricted: vec![] }).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    drop(sequencer);
+    let registry = thread.join().unwrap();
+    let mut leaves: Vec<u64> = receipts.iter().map(|r| r.leaf_index).collect();
+    leaves.sort_unstable();
+    assert_eq!(
+        leaves,
+        (1..=400).collect::<Vec<_>>(),
+        "every writer got its own leaf"
+    );
+    let commits: std::collections::BTreeSet<u64> = receipts.iter().map(|r| r.tree_size).collect();
+    assert!(
+        commits.len() < receipts.len(),
+        "no two writers shared a commit"
+    );
+    for receipt in &receipts {
+        let entry = registry.log().entry(receipt.leaf_index).unwrap();
+        assert_eq!(medid_registry::log::leaf_hash(&entry), receipt.entry_hash);
+    }
+    assert_eq!(registry.verify().unwrap(), 401);
+    drop(registry);
+    assert!(Registry::open(&path).unwrap().verify().is_ok());
+}

@@ -1,0 +1,173 @@
+//! Durable signed-operation ingest through the sequencer (group commit), with 1, 8 and
+//! 64 concurrent writers: operations per second and receipt latency p50/p99. Then
+//! `reindex` speed and disk bytes per registered identifier (ledger and sled apart,
+//! with sled's space amplification measured against the bytes it holds).
+//!
+//! `cargo bench --bench ingest` (MEDID_BENCH_OPS sets the operations per run, default
+//! 20000; MEDID_BENCH_REINDEX the identifiers for the reindex run, default 200000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
+
+use std::time::{Duration, Instant};
+
+use medid_did::KeyPair;
+use medid_registry::op::{Submission, draft, sign};
+use medid_registry::{Registry, Sequencer};
+use serde_json::json;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn node(dir: &std::path::Path, controller: &KeyPair) -> Registry {
+    let admin = KeyPair::generate();
+    Registry::init(dir, "bench.medid.example", Some(admin.did())).unwrap();
+    let mut registry = Registry::open(dir).unwrap();
+    let create = sign(
+        &draft(
+            "prefix.create",
+            json!({"prefix": "86.1000.23", "controllers": [controller.did().to_string()]}),
+        ),
+        &[&admin],
+    )
+    .unwrap();
+    let answer = registry
+        .submit(&[Submission {
+            operation: create,
+            restricted: vec![],
+        }])
+        .unwrap();
+    assert!(answer[0].is_ok());
+    registry
+}
+
+/// Signed registrations of `n` identifiers (signing is the client's work, done first).
+fn operations(controller: &KeyPair, n: usize, tag: &str) -> Vec<Submission> {
+    (0..n)
+        .map(|i| Submission {
+            operation: sign(
+                &draft(
+                    "identifier.register",
+                    json!({"id": format!("86.1000.23/{tag}-{i:07}"), "values": [
+                        {"index": 1, "type": "URL", "data": format!("https://cssd.example-hospital.org/packs/{i}")},
+                        {"index": 2, "type": "DESC", "data": "instrument pack, basic laparotomy"}
+                    ]}),
+                ),
+                &[controller],
+            )
+            .unwrap(),
+            restricted: vec![],
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ingest(writers: usize, ops: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = KeyPair::generate();
+    let registry = node(dir.path(), &controller);
+    let submissions = operations(&controller, ops, "W");
+    let (sequencer, thread) = Sequencer::start(registry);
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = submissions
+            .chunks(ops.div_ceil(writers))
+            .map(|share| {
+                let sequencer = sequencer.clone();
+                scope.spawn(move || {
+                    share
+                        .iter()
+                        .map(|s| {
+                            let t = Instant::now();
+                            sequencer.submit_blocking(s).expect("accepted");
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    drop(sequencer);
+    let registry = thread.join().unwrap();
+    assert_eq!(registry.log().size(), ops as u64 + 1);
+    latencies.sort_unstable();
+    println!(
+        "| {writers:>2} writers | {ops} | {:>8.0} ops/s | p50 {:>7.2} ms | p99 {:>7.2} ms |",
+        ops as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_bytes(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn reindex_and_space(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = KeyPair::generate();
+    let mut registry = node(dir.path(), &controller);
+    for chunk in operations(&controller, n, "R").chunks(4096) {
+        assert!(registry.submit(chunk).unwrap().iter().all(Result::is_ok));
+    }
+    let started = Instant::now();
+    let entries = registry.reindex().unwrap();
+    let elapsed = started.elapsed();
+    println!(
+        "reindex: {entries} entries in {:.2} s = {:.0} entries/s",
+        elapsed.as_secs_f64(),
+        entries as f64 / elapsed.as_secs_f64()
+    );
+    drop(registry);
+    // Reopen so sled has written everything out, then measure.
+    let registry = Registry::open(dir.path()).unwrap();
+    let log = dir_bytes(&dir.path().join("log"));
+    let index = dir_bytes(&dir.path().join("index"));
+    let logical = registry.index().logical_bytes().unwrap();
+    println!(
+        "disk per identifier ({n}): ledger {:.0} B, sled index {:.0} B (sled holds {:.0} B of keys+values per identifier: space amplification {:.2}x)",
+        log as f64 / n as f64,
+        index as f64 / n as f64,
+        logical as f64 / n as f64,
+        index as f64 / logical as f64
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` runs benchmarks in test mode: nothing to do.
+    }
+    let ops = env("MEDID_BENCH_OPS", 20_000);
+    println!("| writers | operations | throughput | receipt latency | |");
+    for writers in [1, 8, 64] {
+        // One writer waits for every commit alone: fewer operations keep the run short.
+        ingest(writers, if writers == 1 { ops / 10 } else { ops });
+    }
+    reindex_and_space(env("MEDID_BENCH_REINDEX", 200_000));
+}

@@ -1,0 +1,149 @@
+//! The answer cache: encoded answers (DNS wire bytes, HTTP JSON bodies) kept for their
+//! TTL, keyed by the subject they describe (a canonical identifier, a DID, a prefix) and
+//! a variant (the query type, the filters, the representation).
+//!
+//! A write must never be followed by a stale read: [`AnswerCache::invalidate_subject`]
+//! is called with every subject an acknowledged write changed before the writer gets its
+//! receipt, and moka does not return an entry after a matching invalidation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::Expiry;
+use moka::sync::Cache;
+
+/// What a cached answer is about, and which answer it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The canonical identifier, DID or prefix the answer describes.
+    pub subject: Arc<str>,
+    /// Which answer about it: query type, filters, representation, front end.
+    pub variant: Arc<str>,
+}
+
+impl CacheKey {
+    /// A key for `variant` of the answers about `subject`.
+    pub fn new(subject: &str, variant: &str) -> Self {
+        Self {
+            subject: subject.into(),
+            variant: variant.into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    bytes: Bytes,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<CacheKey, Entry> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Entry,
+        _now: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Encoded answers for their TTL; cheap to clone (one shared cache).
+#[derive(Clone)]
+pub struct AnswerCache {
+    entries: Option<Cache<CacheKey, Entry>>,
+}
+
+impl AnswerCache {
+    /// A cache holding at most `capacity` answers.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            entries: Some(
+                Cache::builder()
+                    .max_capacity(capacity)
+                    .expire_after(PerEntryTtl)
+                    .support_invalidation_closures()
+                    .build(),
+            ),
+        }
+    }
+
+    /// A cache that holds nothing (every lookup computes its answer).
+    pub fn disabled() -> Self {
+        Self { entries: None }
+    }
+
+    /// The cached answer for `key`, if any and not expired.
+    pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
+        self.entries.as_ref()?.get(key).map(|e| e.bytes)
+    }
+
+    /// Keeps `bytes` as the answer for `key` for `ttl` (not at all when `ttl` is zero).
+    pub fn insert(&self, key: CacheKey, bytes: Bytes, ttl: Duration) {
+        if let Some(entries) = &self.entries {
+            if !ttl.is_zero() {
+                entries.insert(key, Entry { bytes, ttl });
+            }
+        }
+    }
+
+    /// The answer for `key`, computed by `compute` (answer and TTL) when not cached.
+    pub fn get_or_compute<E>(
+        &self,
+        key: CacheKey,
+        compute: impl FnOnce() -> Result<(Bytes, Duration), E>,
+    ) -> Result<Bytes, E> {
+        if let Some(bytes) = self.get(&key) {
+            return Ok(bytes);
+        }
+        let (bytes, ttl) = compute()?;
+        self.insert(key, bytes.clone(), ttl);
+        Ok(bytes)
+    }
+
+    /// Drops every answer about `subject`.
+    pub fn invalidate_subject(&self, subject: &str) {
+        if let Some(entries) = &self.entries {
+            let subject: Arc<str> = subject.into();
+            // Registering the predicate cannot fail: the cache supports closures.
+            let _ = entries.invalidate_entries_if(move |k, _| k.subject == subject);
+        }
+    }
+
+    /// Drops every answer (a change whose reach is wide, such as a delegation).
+    pub fn invalidate_all(&self) {
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_last_their_ttl_and_go_on_invalidation() {
+        let cache = AnswerCache::new(100);
+        let key = CacheKey::new("86.1000/PKG-1", "http:handle");
+        cache.insert(
+            key.clone(),
+            Bytes::from_static(b"old"),
+            Duration::from_secs(60),
+        );
+        assert_eq!(cache.get(&key).as_deref(), Some(&b"old"[..]));
+        cache.invalidate_subject("86.1000/PKG-1");
+        assert_eq!(cache.get(&key), None);
+        cache.insert(
+            key.clone(),
+            Bytes::from_static(b"short"),
+            Duration::from_millis(30),
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get(&key), None, "expired after its TTL");
+        assert_eq!(AnswerCache::disabled().get(&key), None);
+    }
+}
