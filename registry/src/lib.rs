@@ -24,6 +24,7 @@ mod state;
 pub use index::{Index, IndexError};
 pub use node::{
     DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry, RegistryError,
+    read_payload,
 };
 pub use schema::SchemaError;
 pub use sequencer::{Answer, MAX_GROUP, Sequencer, SequencerThread, SubmitError};
