@@ -3,9 +3,13 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a check fails (the message
 //! says what to do), 2 when the command line itself is wrong.
 
+mod client;
+mod dns_client;
 mod identity;
 mod ledger;
 mod records;
+mod resolve;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,6 +27,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the node: DNS (UDP, TCP) and HTTP on the data directory, created on first start.
+    Serve(serve::ServeArgs),
+    /// Resolve an identifier at a running node, over HTTP or DNS.
+    Resolve(resolve::ResolveArgs),
+    /// Write the node's public records as a DNS zone file (for NSD, Knot, BIND).
+    ExportZone(serve::ExportZoneArgs),
     /// Create, show, resolve, register and deactivate did:key identities.
     #[command(subcommand)]
     Did(DidCommand),
@@ -75,6 +85,9 @@ enum PrefixCommand {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let data = &cli.data;
     match cli.command {
+        Command::Serve(args) => serve::serve(data, args),
+        Command::Resolve(args) => resolve::resolve(args),
+        Command::ExportZone(args) => serve::export_zone(data, args),
         Command::Did(DidCommand::Identity(command)) => identity::did(command),
         Command::Did(DidCommand::Register(args)) => records::did_register(data, args),
         Command::Did(DidCommand::Deactivate(args)) => records::did_deactivate(data, args),

@@ -13,20 +13,23 @@ use clap::Args;
 use medid_did::{DidKey, KeyPair};
 use medid_registry::id::Identifier;
 use medid_registry::op::{
-    InputValue, OpError, ReadPermission, Submission, draft, seal_values, sign,
+    InputValue, OpError, ReadPermission, RestrictedPayload, Submission, draft, seal_values, sign,
 };
-use medid_registry::{Prepared, Receipt, Registry};
+use medid_registry::{Prepared, Receipt, Registry, parallel_map};
 use serde_json::{Value, json};
 
 use crate::identity::print_json;
 use crate::ledger::{DataDir, open};
 
-/// Keys that sign an operation.
+/// Keys that sign an operation, and where to send it.
 #[derive(Args)]
 pub(crate) struct Signing {
     /// Key file of the signer (a controller of the target).
     #[arg(long)]
     key: PathBuf,
+    /// Submit to a running node (`http://HOST:PORT`) instead of the data directory.
+    #[arg(long)]
+    server: Option<String>,
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<KeyPair> {
@@ -44,26 +47,32 @@ fn dids(texts: &[String], option: &str) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
-/// Signs `fields` as operation `op` with `keys`, submits it, prints the receipt.
+/// Signs `fields` as operation `op` with `keys`, submits it (to `server`, or to the
+/// node in the data directory), prints the receipt.
 fn submit(
     data: &DataDir,
+    signing: &Signing,
     op: &str,
     fields: Value,
     keys: &[&KeyPair],
-    restricted: Vec<medid_registry::op::RestrictedPayload>,
+    restricted: Vec<RestrictedPayload>,
 ) -> anyhow::Result<()> {
-    let document = sign(&draft(op, fields), keys)?;
-    let mut registry = open(data)?;
     let submission = Submission {
-        operation: document,
+        operation: sign(&draft(op, fields), keys)?,
         restricted,
     };
-    let answer = registry
-        .submit(std::slice::from_ref(&submission))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("the node gave no answer"))?;
-    let receipt = answer.map_err(|e| anyhow!("refused ({}): {e}", e.code()))?;
+    let receipt = match &signing.server {
+        Some(server) => crate::client::submit(server, &submission)?,
+        None => {
+            let mut registry = open(data)?;
+            let answer = registry
+                .submit(std::slice::from_ref(&submission))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("the node gave no answer"))?;
+            answer.map_err(|e| anyhow!("refused ({}): {e}", e.code()))?
+        }
+    };
     print_json(&serde_json::to_value(receipt)?)
 }
 
@@ -83,7 +92,7 @@ pub(crate) fn prefix(data: &DataDir, op: &str, args: PrefixArgs) -> anyhow::Resu
     let key = load(&args.signing.key)?;
     let fields =
         json!({"prefix": args.prefix, "controllers": dids(&args.controllers, "--controller")?});
-    submit(data, op, fields, &[&key], Vec::new())
+    submit(data, &args.signing, op, fields, &[&key], Vec::new())
 }
 
 /// Values given on the command line.
@@ -164,7 +173,14 @@ pub(crate) fn register(data: &DataDir, args: RegisterArgs) -> anyhow::Result<()>
     if !args.controllers.is_empty() {
         fields["controllers"] = json!(dids(&args.controllers, "--controller")?);
     }
-    submit(data, "identifier.register", fields, &[&key], restricted)
+    submit(
+        data,
+        &args.signing,
+        "identifier.register",
+        fields,
+        &[&key],
+        restricted,
+    )
 }
 
 /// `medid update`
@@ -184,7 +200,10 @@ pub(crate) struct UpdateArgs {
     signing: Signing,
 }
 
-fn current_version(data: &DataDir, id: &str) -> anyhow::Result<u64> {
+fn current_version(data: &DataDir, signing: &Signing, id: &str) -> anyhow::Result<u64> {
+    if signing.server.is_some() {
+        bail!("with --server, give --expected-version (the record's current version)");
+    }
     let id = Identifier::parse(id).with_context(|| format!("`{id}`"))?;
     let registry = open(data)?;
     let record = registry
@@ -199,7 +218,7 @@ pub(crate) fn update(data: &DataDir, args: UpdateArgs) -> anyhow::Result<()> {
     let (set, restricted) = seal_values(&args.values.inputs(&key)?);
     let version = match args.expected_version {
         Some(v) => v,
-        None => current_version(data, &args.id)?,
+        None => current_version(data, &args.signing, &args.id)?,
     };
     let mut fields = json!({"id": args.id, "version": version});
     if !set.is_empty() {
@@ -208,7 +227,14 @@ pub(crate) fn update(data: &DataDir, args: UpdateArgs) -> anyhow::Result<()> {
     if !args.remove.is_empty() {
         fields["remove"] = json!(args.remove);
     }
-    submit(data, "identifier.update", fields, &[&key], restricted)
+    submit(
+        data,
+        &args.signing,
+        "identifier.update",
+        fields,
+        &[&key],
+        restricted,
+    )
 }
 
 /// `medid delete`
@@ -227,10 +253,11 @@ pub(crate) fn delete(data: &DataDir, args: DeleteArgs) -> anyhow::Result<()> {
     let key = load(&args.signing.key)?;
     let version = match args.expected_version {
         Some(v) => v,
-        None => current_version(data, &args.id)?,
+        None => current_version(data, &args.signing, &args.id)?,
     };
     submit(
         data,
+        &args.signing,
         "identifier.delete",
         json!({"id": args.id, "version": version}),
         &[&key],
@@ -274,15 +301,22 @@ pub(crate) fn controllers(data: &DataDir, args: ControllersArgs) -> anyhow::Resu
         (None, None) => bail!("give an identifier or --prefix"),
     }
     let keys: Vec<&KeyPair> = std::iter::once(&key).chain(new_keys.iter()).collect();
-    submit(data, "controllers.change", fields, &keys, Vec::new())
+    submit(
+        data,
+        &args.signing,
+        "controllers.change",
+        fields,
+        &keys,
+        Vec::new(),
+    )
 }
 
 /// `medid did register`
 #[derive(Args)]
 pub(crate) struct DidRegisterArgs {
-    /// Key file of the DID to register (it signs: proof of possession).
-    #[arg(long)]
-    key: PathBuf,
+    /// The DID to register signs with its own key (proof of possession).
+    #[command(flatten)]
+    signing: Signing,
     /// Public name.
     #[arg(long)]
     name: String,
@@ -295,7 +329,7 @@ pub(crate) struct DidRegisterArgs {
 }
 
 pub(crate) fn did_register(data: &DataDir, args: DidRegisterArgs) -> anyhow::Result<()> {
-    let key = load(&args.key)?;
+    let key = load(&args.signing.key)?;
     let registrar = args.registrar_key.as_deref().map(load).transpose()?;
     let mut fields = json!({"did": key.did().to_string(), "name": args.name, "role": args.role});
     let mut keys = vec![&key];
@@ -303,7 +337,14 @@ pub(crate) fn did_register(data: &DataDir, args: DidRegisterArgs) -> anyhow::Res
         fields["registrar"] = json!(registrar.did().to_string());
         keys.push(registrar);
     }
-    submit(data, "did.register", fields, &keys, Vec::new())
+    submit(
+        data,
+        &args.signing,
+        "did.register",
+        fields,
+        &keys,
+        Vec::new(),
+    )
 }
 
 /// `medid did deactivate`
@@ -320,6 +361,7 @@ pub(crate) fn did_deactivate(data: &DataDir, args: DidDeactivateArgs) -> anyhow:
     let did = DidKey::parse(&args.did).with_context(|| format!("`{}`", args.did))?;
     submit(
         data,
+        &args.signing,
         "did.deactivate",
         json!({"did": did.to_string()}),
         &[&key],
@@ -549,25 +591,4 @@ pub(crate) fn import(data: &DataDir, args: ImportArgs) -> anyhow::Result<()> {
 
 fn receipt_line(id: &str, receipt: &Receipt) -> String {
     json!({"id": id, "leafIndex": receipt.leaf_index, "entryHash": receipt.entry_hash, "treeSize": receipt.tree_size}).to_string()
-}
-
-/// Maps `items` on two threads (signing and verifying are the CPU-heavy part).
-fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(1);
-    let size = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(size)
-            .map(|chunk| scope.spawn(|| chunk.iter().map(&f).collect::<Vec<U>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
 }

@@ -1,8 +1,9 @@
-//! The sled index: identifier → record, prefix → controllers, DID → status, nonces.
+//! The sled index: identifier → record, prefix → controllers, DID → status, nonces,
+//! DNS name → identifier or prefix.
 //!
 //! Derived from the ledger only, and rebuildable from it (`Registry::reindex`). One
 //! sled tree holds every key (`i/…` identifiers, `p/…` prefixes, `d/…` DIDs, `n/…`
-//! nonces) plus `m/applied`, the ledger size the index reflects; a commit writes the
+//! nonces, `a/…` DNS names — see [`Index::alias`]) plus `m/applied`, the ledger size the index reflects; a commit writes the
 //! changes of a batch and the new `m/applied` in one atomic sled batch and flushes
 //! before returning, so the index is either before or after the batch.
 
@@ -10,11 +11,12 @@ use std::path::Path;
 
 use medid_did::DidKey;
 
+use crate::dnsname::reversed_name;
 use crate::id::Identifier;
 use crate::op::OpError;
 use crate::state::{
-    Changes, DidRecord, IdentifierRecord, PrefixRecord, StateRead, did_key, identifier_key,
-    prefix_key,
+    Changes, DidRecord, IdentifierRecord, PrefixRecord, StateRead, alias_key, did_key,
+    identifier_key, prefix_alias_key, prefix_key,
 };
 
 const APPLIED: &[u8] = b"m/applied";
@@ -98,6 +100,55 @@ impl Index {
         self.typed(&did_key(did))
     }
 
+    /// What the DNS name `relative_name` stands for: the canonical identifier whose name
+    /// it is, else `prefix:<namespace key>` of the prefix whose name it is (see
+    /// [`crate::dnsname`] for the names; `relative_name` is relative to the zone, lower
+    /// case, without trailing dot).
+    ///
+    /// Names are kept under alias keys with their labels reversed,
+    /// `a/hdl.86.1000.23.pkg-1` → `86.1000.23/pkg-1` and
+    /// `a/hdl.86.1000.23 prefix` → `prefix:hdl:86.1000.23`, so that everything below a
+    /// name is one key range ([`Index::has_names_under`]).
+    pub fn alias(&self, relative_name: &str) -> Result<Option<String>, IndexError> {
+        match self.text(&alias_key(relative_name))? {
+            Some(id) => Ok(Some(id)),
+            None => self.prefix_alias(relative_name),
+        }
+    }
+
+    /// `prefix:<namespace key>` of the prefix whose DNS name is `relative_name`. A name
+    /// can stand for an identifier and a prefix at once (`86.1000/23` and the prefix
+    /// `86.1000.23`); [`Index::alias`] gives the identifier first.
+    pub fn prefix_alias(&self, relative_name: &str) -> Result<Option<String>, IndexError> {
+        self.text(&prefix_alias_key(relative_name))
+    }
+
+    /// Whether some identifier or prefix has a name strictly below `relative_name`
+    /// (`""` is the zone apex): a prefix scan of the alias keys.
+    pub fn has_names_under(&self, relative_name: &str) -> Result<bool, IndexError> {
+        let mut start = alias_key(relative_name);
+        if !relative_name.is_empty() {
+            start.push(b'.');
+        }
+        Ok(self.db.scan_prefix(start).next().transpose()?.is_some())
+    }
+
+    /// Every DNS name with what it stands for (as [`Index::alias`] and
+    /// [`Index::prefix_alias`] give it), in the order of the reversed labels: a name
+    /// comes before the names below it.
+    pub fn aliases(&self) -> impl Iterator<Item = Result<(String, String), IndexError>> + '_ {
+        self.db.scan_prefix(b"a/").map(|item| {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key);
+            let reversed = key.get(2..).unwrap_or_default();
+            let reversed = reversed.strip_suffix(" prefix").unwrap_or(reversed);
+            Ok((
+                reversed_name(reversed),
+                String::from_utf8_lossy(&value).into_owned(),
+            ))
+        })
+    }
+
     /// Low-level write, for tests that tamper with the index.
     #[doc(hidden)]
     pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), IndexError> {
@@ -119,6 +170,13 @@ impl Index {
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> Result<u64, IndexError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    fn text(&self, key: &[u8]) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .db
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn typed<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {

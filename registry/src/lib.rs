@@ -12,20 +12,23 @@
 //!
 //! This crate knows nothing of sockets or HTTP.
 
+pub mod dnsname;
 pub mod id;
 mod index;
 pub mod log;
 mod node;
 pub mod op;
+mod parallel;
 mod schema;
 mod sequencer;
 mod state;
 
 pub use index::{Index, IndexError};
 pub use node::{
-    DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry, RegistryError,
-    read_payload,
+    Committed, DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry,
+    RegistryError, read_payload,
 };
+pub use parallel::parallel_map;
 pub use schema::SchemaError;
 pub use sequencer::{Answer, MAX_GROUP, Sequencer, SequencerThread, SubmitError};
 pub use state::{DidRecord, IdentifierRecord, PrefixRecord, StoredValue};

@@ -193,6 +193,15 @@ impl Prepared {
     }
 }
 
+/// What a group commit answered, and which index keys it changed.
+#[derive(Debug)]
+pub struct Committed {
+    /// One answer per operation, in submission order.
+    pub answers: Vec<Result<Receipt, OpError>>,
+    /// The index keys the commit changed (`i/<identifier>`, `p/<prefix>`, `d/<did>`).
+    pub changed: Vec<String>,
+}
+
 /// A node's registry, opened for writing. Holds the data directory's lock.
 pub struct Registry {
     dir: PathBuf,
@@ -327,7 +336,7 @@ impl Registry {
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
-        self.sequence_reporting(batch).map(|(answers, _)| answers)
+        self.sequence_reporting(batch).map(|c| c.answers)
     }
 
     /// [`Registry::sequence`], also giving the index keys the batch changed
@@ -335,7 +344,7 @@ impl Registry {
     pub fn sequence_reporting(
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
-    ) -> Result<(Vec<Result<Receipt, OpError>>, Vec<String>), RegistryError> {
+    ) -> Result<Committed, RegistryError> {
         let first = self.log.size();
         let mut changes = Changes::default();
         let mut entries: Vec<Vec<u8>> = Vec::new();
@@ -364,7 +373,10 @@ impl Registry {
                 .filter_map(Result::err)
                 .map(Err)
                 .collect();
-            return Ok((refusals, Vec::new()));
+            return Ok(Committed {
+                answers: refusals,
+                changed: Vec::new(),
+            });
         }
         let changed: Vec<String> = changes
             .writes
@@ -398,7 +410,7 @@ impl Registry {
                 })
             })
             .collect();
-        Ok((answers, changed))
+        Ok(Committed { answers, changed })
     }
 
     /// Erases the payload of a restricted value; the ledger's commitment stays.
@@ -444,14 +456,13 @@ impl Registry {
         let mut start = range.start;
         while start < range.end {
             let end = (start + CHUNK).min(range.end);
+            let entries = self
+                .log
+                .entries(start..end)?
+                .collect::<Result<Vec<_>, _>>()?;
             let mut changes = Changes::default();
-            for item in self.log.entries(start..end)? {
-                let (index, entry) = item?;
-                let op =
-                    SignedOperation::from_entry(&entry).map_err(|e| RegistryError::BadEntry {
-                        index,
-                        reason: e.to_string(),
-                    })?;
+            for (index, op) in parse_entries(&entries) {
+                let op = op?;
                 let mut mine = Changes::default();
                 let view = Overlay {
                     base: &self.index,
@@ -486,24 +497,28 @@ impl Registry {
         let size = self.log.verify()?;
         let mut state: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
             std::collections::BTreeMap::new();
-        for item in self.log.entries(0..size)? {
-            let (index, entry) = item?;
-            let op = SignedOperation::from_entry(&entry).map_err(|e| RegistryError::BadEntry {
-                index,
-                reason: e.to_string(),
-            })?;
-            let mut changes = Changes::default();
-            apply(&state, &mut changes, &op, index, &self.config.admin).map_err(|e| {
-                RegistryError::BadEntry {
-                    index,
-                    reason: format!("does not apply: {e}"),
+        const CHUNK: u64 = 10_000;
+        for start in (0..size).step_by(CHUNK as usize) {
+            let end = (start + CHUNK).min(size);
+            let entries = self
+                .log
+                .entries(start..end)?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (index, op) in parse_entries(&entries) {
+                let op = op?;
+                let mut changes = Changes::default();
+                apply(&state, &mut changes, &op, index, &self.config.admin).map_err(|e| {
+                    RegistryError::BadEntry {
+                        index,
+                        reason: format!("does not apply: {e}"),
+                    }
+                })?;
+                for (key, value) in changes.writes {
+                    match value {
+                        Some(value) => state.insert(key, value),
+                        None => state.remove(&key),
+                    };
                 }
-            })?;
-            for (key, value) in changes.writes {
-                match value {
-                    Some(value) => state.insert(key, value),
-                    None => state.remove(&key),
-                };
             }
         }
         let mut expected = state.into_iter();
@@ -527,6 +542,18 @@ impl Registry {
             }
         }
     }
+}
+
+/// Reads ledger entries back as operations (schema and signatures checked again), on
+/// all cores.
+fn parse_entries(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, Result<SignedOperation, RegistryError>)> {
+    crate::parallel_map(entries, |(index, entry)| {
+        let op = SignedOperation::from_entry(entry).map_err(|e| RegistryError::BadEntry {
+            index: *index,
+            reason: e.to_string(),
+        });
+        (*index, op)
+    })
 }
 
 fn log_index_of(value: &[u8]) -> Option<u64> {

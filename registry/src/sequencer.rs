@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::index::Index;
-use crate::node::{DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError};
+use crate::node::{Committed, DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError};
 use crate::op::{OpError, Submission};
 
 /// The most operations committed together.
@@ -126,7 +126,7 @@ fn run(
         let (prepared, replies): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.prepared, j.reply)).unzip();
         match registry.sequence_reporting(prepared) {
-            Ok((answers, changed)) => {
+            Ok(Committed { answers, changed }) => {
                 if !changed.is_empty() {
                     on_commit(&changed);
                 }

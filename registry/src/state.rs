@@ -13,6 +13,7 @@ use medid_did::DidKey;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
+use crate::dnsname::{identifier_name, namespace_name, reversed_name};
 use crate::id::{Identifier, Namespace};
 use crate::op::{OpError, Operation, RecordValue, SignedOperation, Target};
 
@@ -27,6 +28,25 @@ pub(crate) fn prefix_key(prefix: &str) -> Vec<u8> {
 /// Key of a DID's record.
 pub(crate) fn did_key(did: &DidKey) -> Vec<u8> {
     format!("d/{did}").into_bytes()
+}
+/// Alias key of the identifier whose DNS name (relative to the zone, see
+/// [`crate::dnsname`]) is `relative_name`: `a/` and the labels in reverse order, so that
+/// every name below a name shares one key prefix. Its value is the canonical identifier.
+pub(crate) fn alias_key(relative_name: &str) -> Vec<u8> {
+    format!("a/{}", reversed_name(relative_name)).into_bytes()
+}
+/// Alias key of the prefix whose DNS name is `relative_name`: the identifier alias key
+/// and ` prefix` (a name can stand for an identifier and a prefix at once). Its value is
+/// `prefix:<namespace key>`.
+pub(crate) fn prefix_alias_key(relative_name: &str) -> Vec<u8> {
+    format!("a/{} prefix", reversed_name(relative_name)).into_bytes()
+}
+/// The alias entry of a prefix.
+fn prefix_alias(prefix: &Namespace) -> (Vec<u8>, Option<Vec<u8>>) {
+    (
+        prefix_alias_key(&namespace_name(prefix)),
+        Some(format!("prefix:{}", prefix.namespace_key()).into_bytes()),
+    )
 }
 fn nonce_key(did: &DidKey, nonce: &str) -> Vec<u8> {
     format!("n/{did} {nonce}").into_bytes()
@@ -292,6 +312,8 @@ pub(crate) fn apply(
                 log_index: leaf,
             };
             put(&mut mine, prefix_key(&prefix.namespace_key()), &record);
+            let (key, value) = prefix_alias(prefix);
+            mine.writes.insert(key, value);
         }
         Operation::PrefixDelegate {
             prefix,
@@ -312,6 +334,8 @@ pub(crate) fn apply(
                 log_index: leaf,
             };
             put(&mut mine, prefix_key(&prefix.namespace_key()), &record);
+            let (key, value) = prefix_alias(prefix);
+            mine.writes.insert(key, value);
         }
         Operation::IdentifierRegister {
             id,
@@ -336,6 +360,10 @@ pub(crate) fn apply(
                 log_index: leaf,
             };
             put(&mut mine, identifier_key(id), &record);
+            mine.writes.insert(
+                alias_key(&identifier_name(id)),
+                Some(id.to_string().into_bytes()),
+            );
         }
         Operation::IdentifierUpdate {
             id,
@@ -364,6 +392,7 @@ pub(crate) fn apply(
             let record = identifier_for_change(&view, id, signers)?;
             require_version(&record.id, *version, record.version)?;
             mine.writes.insert(identifier_key(id), None);
+            mine.writes.insert(alias_key(&identifier_name(id)), None);
         }
         Operation::ControllersChange {
             target,

@@ -36,6 +36,9 @@ impl CacheKey {
 struct Entry {
     bytes: Bytes,
     ttl: Duration,
+    /// When the answer stops being valid. moka applies per-entry expiry when it runs
+    /// its pending tasks, so reads check the deadline themselves.
+    deadline: Instant,
 }
 
 struct PerEntryTtl;
@@ -78,15 +81,22 @@ impl AnswerCache {
 
     /// The cached answer for `key`, if any and not expired.
     pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
-        self.entries.as_ref()?.get(key).map(|e| e.bytes)
+        let entry = self.entries.as_ref()?.get(key)?;
+        (Instant::now() < entry.deadline).then_some(entry.bytes)
     }
 
     /// Keeps `bytes` as the answer for `key` for `ttl` (not at all when `ttl` is zero).
     pub fn insert(&self, key: CacheKey, bytes: Bytes, ttl: Duration) {
-        if let Some(entries) = &self.entries {
-            if !ttl.is_zero() {
-                entries.insert(key, Entry { bytes, ttl });
-            }
+        if let Some(entries) = self.entries.as_ref().filter(|_| !ttl.is_zero()) {
+            let deadline = Instant::now() + ttl;
+            entries.insert(
+                key,
+                Entry {
+                    bytes,
+                    ttl,
+                    deadline,
+                },
+            );
         }
     }
 

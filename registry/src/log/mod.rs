@@ -16,6 +16,9 @@
 //!   [`Log::append_batch`] appends a batch of entries durably (group commit) and returns
 //!   an [`AppendOutcome`]; reads of entries, proofs and roots; [`Log::verify`] re-proves
 //!   the whole stored log.
+//! - [`LogReader`] — a read-only view for other threads while the writer appends
+//!   ([`LogSnapshot`]: one checkpoint's tree; [`TileResource`]: a strictly parsed
+//!   tile or bundle path, for serving the files).
 //! - [`TileStore`] — the storage contract; [`FsTileStore`] (files) and
 //!   [`MemTileStore`] (memory, with crash injection for tests).
 //! - [`Hash`](struct@Hash), [`leaf_hash`], [`node_hash`], [`tree_root`] — RFC 6962 hashing.
@@ -34,6 +37,7 @@ mod checkpoint;
 mod edge;
 mod hash;
 mod merkle;
+mod reader;
 mod store;
 mod tiled_log;
 mod tiles;
@@ -46,6 +50,7 @@ pub use checkpoint::{
 };
 pub use hash::{EMPTY_ROOT, HASH_LEN, Hash, HashError, leaf_hash, node_hash};
 pub use merkle::{ProofError, tree_root, verify_consistency, verify_inclusion};
+pub use reader::{LogReader, LogSnapshot, TileResource};
 pub use store::{FsTileStore, MemTileStore, TileStore};
 pub use tiled_log::{AppendOutcome, EntryIter, Log};
 pub use tiles::{CHECKPOINT_PATH, MAX_ENTRY_LEN, TILE_HEIGHT, TILE_WIDTH, entries_path, tile_path};

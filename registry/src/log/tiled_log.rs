@@ -84,7 +84,7 @@ impl<S: TileStore> fmt::Debug for Log<S> {
 }
 
 /// A store error while `action`.
-fn store_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> LogError {
+pub(crate) fn store_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> LogError {
     move |source| LogError::Store {
         action: action.into(),
         source,
@@ -92,7 +92,10 @@ fn store_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> LogE
 }
 
 /// Reads a file the current checkpoint requires.
-fn get_required<S: TileStore + ?Sized>(store: &S, path: &str) -> Result<Vec<u8>, LogError> {
+pub(crate) fn get_required<S: TileStore + ?Sized>(
+    store: &S,
+    path: &str,
+) -> Result<Vec<u8>, LogError> {
     store
         .get(path)
         .map_err(store_error(format!("reading {path}")))?

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Side-by-side load tests of a medid node against reference servers holding the same
+# records, in one run, reporting ratios (figures go to BENCHMARKS.md):
+#
+#   dns   medid vs NSD serving the same zone (`medid export-zone`), dnsperf, same
+#         query mix (90% hits, 10% misses), response rate limiting off on both
+#   http  medid's /api/handles/{id} vs nginx serving the same records as static JSON
+#         files, wrk with random identifiers
+#   mem   resident memory of `medid serve` holding all the identifiers
+#
+# Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s)
+# Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-1000000}
+DURATION=${DURATION:-20}
+WORK=${WORK:-/tmp/medid-load-$N}
+what=${1:-all}
+MEDID=target/release/medid
+ZONE=medid.test
+DNS_NSD=127.0.0.1:5391
+DNS_MEDID=127.0.0.1:5392
+HTTP_NGINX=127.0.0.1:8391
+HTTP_MEDID=127.0.0.1:8392
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+cargo build --release --quiet
+mkdir -p "$WORK"
+
+# One node with N identifiers (kept between runs: delete $WORK to start over).
+if [ ! -f "$WORK/done" ]; then
+  rm -rf "$WORK"/*
+  $MEDID --data "$WORK/node" init --name "$ZONE" > /dev/null
+  maker=$($MEDID did new --out "$WORK/maker.key" 2>/dev/null)
+  $MEDID --data "$WORK/node" prefix create 86.1000.23 --controller "$maker" --key "$WORK/node/admin.key" > /dev/null
+  python3 - "$N" > "$WORK/catalogue.csv" <<'PY'
+import sys
+n = int(sys.argv[1])
+print("id,URL,DESC")
+for i in range(n):
+    print(f"86.1000.23/dev-{i:07d},https://maker.example/ifu/{i},infusion pump model {i % 97}")
+PY
+  echo "importing $N identifiers…" >&2
+  start=$(date +%s.%N)
+  $MEDID --data "$WORK/node" import "$WORK/catalogue.csv" --key "$WORK/maker.key" --batch 4096 > /dev/null
+  echo "import: $(python3 -c "print(f'{$N/($(date +%s.%N)-$start):.0f}')") identifiers/s (durable, signed, one process)" >&2
+  $MEDID --data "$WORK/node" export-zone --zone "$ZONE" > "$WORK/$ZONE.zone"
+  touch "$WORK/done"
+fi
+
+serve_medid() {
+  $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 > "$WORK/serve.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
+  echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1
+}
+
+dns() {
+  # Queries: 90% names of registered identifiers, 10% names that do not exist.
+  python3 - "$N" "$ZONE" > "$WORK/queries.txt" <<'PY'
+import random, sys
+n, zone = int(sys.argv[1]), sys.argv[2]
+random.seed(7)
+for _ in range(200000):
+    if random.random() < 0.9:
+        print(f"dev-{random.randrange(n):07d}.23.1000.86.hdl.{zone} TXT")
+    else:
+        print(f"nx-{random.randrange(10**9)}.23.1000.86.hdl.{zone} TXT")
+PY
+  cat > "$WORK/nsd.conf" <<CONF
+server:
+  ip-address: ${DNS_NSD%:*}@${DNS_NSD#*:}
+  server-count: 2
+  zonesdir: "$WORK"
+  zonelistfile: "$WORK/zone.list"
+  database: ""
+  pidfile: "$WORK/nsd.pid"
+  xfrdfile: "$WORK/xfrd.state"
+  username: ""
+  logfile: "$WORK/nsd.log"
+  hide-version: yes
+  round-robin: no
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: $ZONE
+  zonefile: $ZONE.zone
+CONF
+  nsd -d -c "$WORK/nsd.conf" &
+  pids+=($!)
+  serve_medid
+  for _ in $(seq 600); do dig +short +time=1 +tries=1 -p "${DNS_NSD#*:}" @"${DNS_NSD%:*}" "$ZONE" SOA > /dev/null 2>&1 && break; sleep 0.5; done
+  for target in nsd:$DNS_NSD medid:$DNS_MEDID; do
+    name=${target%%:*}; addr=${target#*:}
+    dnsperf -s "${addr%:*}" -p "${addr#*:}" -d "$WORK/queries.txt" -c 16 -q 200 -l "$DURATION" > "$WORK/dnsperf-$name.txt" 2>&1
+  done
+  python3 - "$WORK" <<'PY'
+import re, sys
+work = sys.argv[1]
+res = {}
+for name in ("nsd", "medid"):
+    text = open(f"{work}/dnsperf-{name}.txt").read()
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", text).group(1))
+    lost = re.search(r"Queries lost:\s+(\d+)", text).group(1)
+    codes = re.search(r"Response codes:\s+(.*)", text).group(1)
+    res[name] = qps
+    print(f"dns  {name:5}  {qps:10.0f} QPS  lost {lost}  ({codes})")
+print(f"dns  medid / nsd = {res['medid'] / res['nsd']:.2f}")
+PY
+}
+
+http() {
+  if [ ! -f "$WORK/static.done" ]; then
+    echo "writing $N static JSON files for nginx…" >&2
+    python3 - "$N" "$WORK/static" <<'PY'
+import json, os, sys
+n, root = int(sys.argv[1]), sys.argv[2]
+base = os.path.join(root, "api/handles/86.1000.23")
+os.makedirs(base, exist_ok=True)
+for i in range(n):
+    h = f"86.1000.23/dev-{i:07d}"
+    body = {"responseCode": 1, "handle": h, "values": [
+        {"index": 1, "type": "URL", "data": {"format": "string", "value": f"https://maker.example/ifu/{i}"}, "ttl": 86400, "timestamp": "2026-11-21T10:00:00Z"},
+        {"index": 2, "type": "DESC", "data": {"format": "string", "value": f"infusion pump model {i % 97}"}, "ttl": 86400, "timestamp": "2026-11-21T10:00:00Z"}]}
+    with open(os.path.join(base, f"dev-{i:07d}"), "w") as f:
+        json.dump(body, f)
+PY
+    touch "$WORK/static.done"
+  fi
+  cat > "$WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  open_file_cache max=200000 inactive=60s;
+  server { listen $HTTP_NGINX; root $WORK/static; }
+}
+CONF
+  nginx -c "$WORK/nginx.conf" &
+  pids+=($!)
+  pgrep -f "medid --data $WORK/node serve" > /dev/null || serve_medid
+  cat > "$WORK/random.lua" <<LUA
+math.randomseed(7)
+request = function()
+  return wrk.format("GET", string.format("/api/handles/86.1000.23/dev-%07d", math.random(0, $N - 1)))
+end
+LUA
+  sleep 1
+  for target in nginx:$HTTP_NGINX medid:$HTTP_MEDID; do
+    name=${target%%:*}; addr=${target#*:}
+    wrk -t2 -c64 -d"${DURATION}s" -s "$WORK/random.lua" "http://$addr" > "$WORK/wrk-$name.txt" 2>&1
+  done
+  python3 - "$WORK" <<'PY'
+import re, sys
+work = sys.argv[1]
+res = {}
+for name in ("nginx", "medid"):
+    text = open(f"{work}/wrk-{name}.txt").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    lat = re.search(r"Latency\s+(\S+)", text).group(1)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    res[name] = rps
+    print(f"http {name:5}  {rps:10.0f} req/s  mean latency {lat}  non-2xx {non2xx.group(1) if non2xx else 0}")
+print(f"http medid / nginx = {res['medid'] / res['nginx']:.2f}")
+PY
+}
+
+mem() {
+  pgrep -f "medid --data $WORK/node serve" > /dev/null || serve_medid
+  pid=$(pgrep -f "medid --data $WORK/node serve" | head -1)
+  echo "mem  medid serve with $N identifiers: $(($(ps -o rss= -p "$pid") / 1024)) MiB resident"
+}
+
+case $what in
+  dns) dns; mem ;;
+  http) http; mem ;;
+  all) dns; http; mem ;;
+  *) echo "usage: $0 [dns|http|all]" >&2; exit 2 ;;
+esac

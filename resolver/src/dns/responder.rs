@@ -1,0 +1,709 @@
+//! The request handler: one DNS query in, one response out, for every transport.
+//!
+//! [`respond`] is the pure core (no cache, no I/O): parse, answer from a [`ZoneIndex`],
+//! encode. [`Responder`] is what the sockets call: the same core behind the
+//! [`AnswerCache`], so that a repeated question costs a hash lookup, a copy and a
+//! few byte patches.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hickory_proto::op::{OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, NAPTR, NS, NULL, SOA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use medid_registry::id::Identifier;
+
+use super::message::{
+    self, CLASSIC_UDP_LIMIT, Echo, EdnsInfo, Parsed, ParsedQuery, Sections, TCP_LIMIT,
+};
+use super::records::{Data, NAPTR_FLAGS, NAPTR_SERVICES, NameRecords, Rr, URI_TYPE};
+use super::zone::{Zone, ZoneIndex, ZoneReadError};
+use crate::cache::{AnswerCache, CacheKey};
+
+/// The largest UDP payload medid sends (and advertises in its OPT record) unless
+/// configured otherwise: the DNS Flag Day 2020 value, which avoids IP fragmentation.
+pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// How a query arrived, which bounds its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: at most 512 bytes without EDNS, else the requestor's payload size capped at
+    /// `max_payload`; a response that does not fit is cut to its question with TC set.
+    Udp {
+        /// The server's largest UDP payload ([`DEFAULT_MAX_UDP_PAYLOAD`]).
+        max_payload: u16,
+    },
+    /// TCP: up to 65,535 bytes, never truncated below that.
+    Tcp,
+}
+
+impl Transport {
+    /// UDP with the default payload limit.
+    pub const UDP: Transport = Transport::Udp {
+        max_payload: DEFAULT_MAX_UDP_PAYLOAD,
+    };
+
+    /// The largest response for a query with `edns`.
+    fn limit(self, edns: Option<EdnsInfo>) -> usize {
+        match (self, edns) {
+            (Transport::Tcp, _) => TCP_LIMIT,
+            (Transport::Udp { .. }, None) => CLASSIC_UDP_LIMIT,
+            (Transport::Udp { max_payload }, Some(info)) => usize::from(info.payload)
+                .min(usize::from(max_payload))
+                .max(CLASSIC_UDP_LIMIT),
+        }
+    }
+
+    /// The payload size the response's OPT record advertises.
+    fn advertised(self) -> u16 {
+        match self {
+            Transport::Udp { max_payload } => max_payload.max(512),
+            Transport::Tcp => DEFAULT_MAX_UDP_PAYLOAD,
+        }
+    }
+}
+
+/// Answers one DNS message (the pure core, without cache): the response to send, or
+/// `None` when the message is dropped (shorter than a DNS header, or itself a
+/// response). Never panics on any input.
+pub fn respond(
+    query: &[u8],
+    zone: &Zone,
+    index: &dyn ZoneIndex,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    match message::parse(query) {
+        Parsed::Drop => return None,
+        error @ Parsed::Error { .. } => encode_error(error, transport, &mut out),
+        Parsed::Query(parsed) => {
+            let mut relative = NameBuf::new();
+            let computed = compute(zone, index, &parsed, &mut relative);
+            encode_answer(&parsed, transport, computed.sections, &mut out);
+            fit(&mut out, transport, parsed.edns);
+        }
+    }
+    Some(out)
+}
+
+/// Encodes the answer to a message that gets an error code alone.
+fn encode_error(error: Parsed, transport: Transport, out: &mut Vec<u8>) {
+    let Parsed::Error {
+        id,
+        op_code,
+        recursion_desired,
+        checking_disabled,
+        code,
+        query,
+        edns,
+    } = error
+    else {
+        return;
+    };
+    let echo = Echo {
+        id,
+        op_code,
+        recursion_desired,
+        checking_disabled,
+    };
+    let sections = Sections {
+        code,
+        ..Sections::default()
+    };
+    message::encode(
+        echo,
+        query.as_ref(),
+        edns,
+        transport.advertised(),
+        sections,
+        out,
+    );
+    fit(out, transport, edns);
+}
+
+/// Cuts a UDP response that is larger than the query allows.
+fn fit(out: &mut Vec<u8>, transport: Transport, edns: Option<EdnsInfo>) {
+    if out.len() > transport.limit(edns) {
+        message::truncate(out);
+    }
+}
+
+/// Encodes the answer to a parsed query.
+fn encode_answer(
+    parsed: &ParsedQuery,
+    transport: Transport,
+    sections: Sections,
+    out: &mut Vec<u8>,
+) {
+    let echo = Echo {
+        id: parsed.id,
+        op_code: OpCode::Query,
+        recursion_desired: parsed.recursion_desired,
+        checking_disabled: parsed.checking_disabled,
+    };
+    message::encode(
+        echo,
+        Some(&parsed.query),
+        parsed.edns,
+        transport.advertised(),
+        sections,
+        out,
+    );
+}
+
+/// An answer before encoding, with what the cache needs to keep it.
+struct Computed {
+    sections: Sections,
+    /// The cache subject (see [`Responder`]); `None`: do not cache.
+    subject: Option<String>,
+    /// How long the answer may be kept.
+    ttl: u32,
+}
+
+impl Computed {
+    /// An answer that is not cached.
+    fn uncached(code: ResponseCode) -> Self {
+        Computed {
+            sections: Sections {
+                code,
+                ..Sections::default()
+            },
+            subject: None,
+            ttl: 0,
+        }
+    }
+}
+
+/// The query name relative to the zone, lower case, in a buffer on the stack.
+pub(crate) struct NameBuf {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+/// Where a query name lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Outside the zone.
+    Outside,
+    /// Inside: the relative name is in the [`NameBuf`]; `plain` when every label is
+    /// made of `a-z 0-9 -` only (other names cannot exist in the zone).
+    Inside { plain: bool },
+}
+
+impl NameBuf {
+    fn new() -> Self {
+        NameBuf {
+            bytes: [0; 256],
+            len: 0,
+        }
+    }
+
+    /// The relative name (meaningful for a plain name).
+    fn as_str(&self) -> &str {
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes `name` relative to `zone`, lower-cased.
+    fn place(&mut self, zone: &Zone, name: &Name) -> Placement {
+        let origin = zone.origin_labels();
+        let labels = name.iter();
+        let count = labels.len();
+        if count < origin.len() {
+            return Placement::Outside;
+        }
+        let in_zone = name
+            .iter()
+            .rev()
+            .zip(origin.iter().rev())
+            .all(|(label, expected)| label.eq_ignore_ascii_case(expected));
+        if !in_zone {
+            return Placement::Outside;
+        }
+        self.len = 0;
+        let mut plain = true;
+        for (i, label) in name.iter().take(count - origin.len()).enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            for &b in label {
+                let b = b.to_ascii_lowercase();
+                if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' {
+                    self.push(b);
+                } else {
+                    plain = false;
+                    self.push(b'?');
+                }
+            }
+        }
+        Placement::Inside { plain }
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+}
+
+/// The answer to a standard query.
+fn compute(
+    zone: &Zone,
+    index: &dyn ZoneIndex,
+    parsed: &ParsedQuery,
+    relative: &mut NameBuf,
+) -> Computed {
+    if parsed.edns.is_some_and(|e| e.version > 0) {
+        return Computed::uncached(ResponseCode::BADVERS);
+    }
+    let query = &parsed.query;
+    if query.query_class() != DNSClass::IN {
+        return Computed::uncached(ResponseCode::Refused);
+    }
+    let Placement::Inside { plain } = relative.place(zone, query.name()) else {
+        return Computed::uncached(ResponseCode::Refused);
+    };
+    if matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR) {
+        // Zone transfers are not served: `export-zone` writes the zone file.
+        return Computed::uncached(ResponseCode::Refused);
+    }
+    let answered = index.serial().and_then(|serial| {
+        answer(
+            zone,
+            index,
+            serial,
+            relative.as_str(),
+            plain,
+            query.name(),
+            query.query_type(),
+        )
+    });
+    answered.unwrap_or_else(|_| Computed::uncached(ResponseCode::ServFail))
+}
+
+/// The answer for a name inside the zone.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    zone: &Zone,
+    index: &dyn ZoneIndex,
+    serial: u64,
+    relative: &str,
+    plain: bool,
+    qname: &Name,
+    qtype: RecordType,
+) -> Result<Computed, ZoneReadError> {
+    if !plain {
+        // A label with other characters than a-z 0-9 - is no name of the zone.
+        let mut computed = negative(zone, serial, ResponseCode::NXDomain, None);
+        computed.subject = None;
+        return Ok(computed);
+    }
+    if relative.is_empty() {
+        return Ok(apex(zone, serial, qname, qtype));
+    }
+    if zone.ns_relative() == Some(relative) {
+        return Ok(name_server(zone, serial, qname, qtype, relative));
+    }
+    let Some(target) = index.alias(relative)? else {
+        let code = if index.has_names_under(relative)? {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::NXDomain
+        };
+        return Ok(negative(zone, serial, code, Some(relative.to_owned())));
+    };
+    let (identifier, prefix) = match target.strip_prefix("prefix:") {
+        Some(key) => (None, Some(key.to_owned())),
+        None => {
+            let prefix = index
+                .prefix_alias(relative)?
+                .and_then(|p| p.strip_prefix("prefix:").map(str::to_owned));
+            (Some(target), prefix)
+        }
+    };
+    let record = match identifier.as_deref().map(Identifier::parse) {
+        Some(Ok(id)) => index.identifier(&id)?.map(|record| (id, record)),
+        _ => None,
+    };
+    let records = NameRecords::build(
+        zone,
+        record.as_ref().map(|(id, record)| (id, record)),
+        prefix.as_deref(),
+    );
+    let subject = match (identifier, prefix) {
+        (Some(id), None) => Some(id),
+        (None, Some(key)) => Some(format!("prefix:{key}")),
+        // A name of an identifier and a prefix at once changes with either: not cached.
+        _ => None,
+    };
+    let selected: Vec<&Rr> = match u16::from(qtype) {
+        16 => records.txt.iter().collect(),
+        URI_TYPE => records.uri.iter().collect(),
+        35 => records.naptr.iter().collect(),
+        255 => records
+            .txt
+            .iter()
+            .chain(&records.uri)
+            .chain(&records.naptr)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if selected.is_empty() {
+        return Ok(negative(zone, serial, ResponseCode::NoError, subject));
+    }
+    let answers: Vec<Record> = selected.iter().map(|rr| record_of(qname, rr)).collect();
+    Ok(positive(answers, Vec::new(), subject))
+}
+
+/// A positive answer; it is kept for its smallest TTL.
+fn positive(answers: Vec<Record>, additionals: Vec<Record>, subject: Option<String>) -> Computed {
+    let ttl = answers
+        .iter()
+        .chain(&additionals)
+        .map(|r| r.ttl)
+        .min()
+        .unwrap_or(0);
+    Computed {
+        sections: Sections {
+            code: ResponseCode::NoError,
+            authoritative: true,
+            answers,
+            authorities: Vec::new(),
+            additionals,
+        },
+        subject,
+        ttl,
+    }
+}
+
+/// NXDOMAIN or NODATA: the SOA in the authority section, kept for the SOA MINIMUM
+/// (RFC 2308).
+fn negative(zone: &Zone, serial: u64, code: ResponseCode, subject: Option<String>) -> Computed {
+    let negative_ttl = zone.config().negative_ttl;
+    let soa = soa_record(
+        zone,
+        serial,
+        zone.origin().clone(),
+        zone.config().ttl.min(negative_ttl),
+    );
+    Computed {
+        sections: Sections {
+            code,
+            authoritative: true,
+            answers: Vec::new(),
+            authorities: vec![soa],
+            additionals: Vec::new(),
+        },
+        subject,
+        ttl: negative_ttl,
+    }
+}
+
+/// The zone apex: SOA and NS (with glue).
+fn apex(zone: &Zone, serial: u64, qname: &Name, qtype: RecordType) -> Computed {
+    let ttl = zone.config().ttl;
+    let soa = || soa_record(zone, serial, qname.clone(), ttl);
+    let ns = || Record::from_rdata(qname.clone(), ttl, RData::NS(NS(zone.ns().clone())));
+    let (answers, additionals) = match qtype {
+        RecordType::SOA => (vec![soa()], Vec::new()),
+        RecordType::NS => (vec![ns()], glue(zone, zone.ns(), true, true)),
+        RecordType::ANY => (vec![soa(), ns()], glue(zone, zone.ns(), true, true)),
+        _ => (Vec::new(), Vec::new()),
+    };
+    if answers.is_empty() {
+        return negative(zone, serial, ResponseCode::NoError, Some(String::new()));
+    }
+    positive(answers, additionals, Some(String::new()))
+}
+
+/// The name server's own name inside the zone: its addresses.
+fn name_server(
+    zone: &Zone,
+    serial: u64,
+    qname: &Name,
+    qtype: RecordType,
+    relative: &str,
+) -> Computed {
+    let answers = match qtype {
+        RecordType::A => glue(zone, qname, true, false),
+        RecordType::AAAA => glue(zone, qname, false, true),
+        RecordType::ANY => glue(zone, qname, true, true),
+        _ => Vec::new(),
+    };
+    if answers.is_empty() {
+        return negative(
+            zone,
+            serial,
+            ResponseCode::NoError,
+            Some(relative.to_owned()),
+        );
+    }
+    positive(answers, Vec::new(), Some(relative.to_owned()))
+}
+
+/// A and AAAA records of the name server (only when its name lies inside the zone).
+fn glue(zone: &Zone, owner: &Name, v4: bool, v6: bool) -> Vec<Record> {
+    if zone.ns_relative().is_none() {
+        return Vec::new();
+    }
+    let ttl = zone.config().ttl;
+    zone.config()
+        .ns_addresses
+        .iter()
+        .filter_map(|address| match address {
+            IpAddr::V4(a) if v4 => Some(RData::A(A(*a))),
+            IpAddr::V6(a) if v6 => Some(RData::AAAA(AAAA(*a))),
+            _ => None,
+        })
+        .map(|data| Record::from_rdata(owner.clone(), ttl, data))
+        .collect()
+}
+
+/// The zone's SOA record; its serial is the index's serial modulo 2³².
+fn soa_record(zone: &Zone, serial: u64, owner: Name, ttl: u32) -> Record {
+    let config = zone.config();
+    let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    let soa = SOA::new(
+        zone.ns().clone(),
+        zone.hostmaster().clone(),
+        (serial & 0xffff_ffff) as u32,
+        clamp(config.refresh),
+        clamp(config.retry),
+        clamp(config.expire),
+        config.negative_ttl,
+    );
+    Record::from_rdata(owner, ttl, RData::SOA(soa))
+}
+
+/// A record of a name, owned by the query name (its case, compressed to the question).
+pub(crate) fn record_of(owner: &Name, rr: &Rr) -> Record {
+    let data = match &rr.data {
+        Data::Txt(strings) => {
+            RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect()))
+        }
+        Data::Uri {
+            priority,
+            weight,
+            target,
+        } => {
+            let mut rdata = Vec::with_capacity(4 + target.len());
+            rdata.extend_from_slice(&priority.to_be_bytes());
+            rdata.extend_from_slice(&weight.to_be_bytes());
+            rdata.extend_from_slice(target);
+            RData::Unknown {
+                code: RecordType::Unknown(URI_TYPE),
+                rdata: NULL::with(rdata),
+            }
+        }
+        Data::Naptr {
+            order,
+            preference,
+            regexp,
+        } => RData::NAPTR(NAPTR::new(
+            *order,
+            *preference,
+            NAPTR_FLAGS.into(),
+            NAPTR_SERVICES.into(),
+            regexp.clone().into_boxed_slice(),
+            Name::root(),
+        )),
+    };
+    Record::from_rdata(owner.clone(), rr.ttl, data)
+}
+
+/// What a query name's answers are cached under.
+#[derive(Debug, Clone)]
+enum Memo {
+    /// The cache subject.
+    Subject(Arc<str>),
+    /// Not cached (a name that is an identifier's and a prefix's at once).
+    Uncached,
+}
+
+/// Per-thread lookups in front of the shared cache: which subject a name has, and the
+/// variant strings. Each thread keeps its own so that the hot path touches no shared
+/// reference count and takes no lock.
+struct Local {
+    /// The [`Responder`] this belongs to (threads may serve several in turn).
+    owner: u64,
+    names: HashMap<Box<str>, Memo>,
+    variants: HashMap<(u16, bool), Arc<str>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local {
+        owner: 0,
+        names: HashMap::new(),
+        variants: HashMap::new(),
+    });
+}
+
+/// Source of [`Responder`] identities.
+static RESPONDERS: AtomicU64 = AtomicU64::new(1);
+
+/// The request handler the sockets share: [`respond`] behind the [`AnswerCache`].
+///
+/// Answers are cached, encoded, per *subject* and *variant*:
+/// - the subject is what the answer says something about, so that a write can drop
+///   it: the canonical identifier (as `Identifier`'s `Display` writes it) for the name
+///   of an identifier, `prefix:<namespace key>` for the name of a prefix, and the name
+///   relative to the zone for everything else — the apex (`""`), the name server,
+///   empty non-terminals and NXDOMAIN. [`super::invalidation_subjects`] gives the
+///   subjects a write changes.
+/// - the variant is `dns:<qtype number>:e` for a query with EDNS and `dns:<qtype>:n`
+///   without (`dns:16:e` for TXT with EDNS).
+///
+/// The full response is cached (up to 65,535 bytes) for the smallest TTL of its
+/// records, a negative answer for the SOA MINIMUM. A cache hit gets the query's ID,
+/// RD, CD and DO bits and the letter case of its question patched in, and is cut to
+/// its question with TC set when it does not fit the UDP payload size.
+///
+/// Which subject a name has is remembered per thread (name → subject), without any
+/// invalidation: the subject of a name only changes when a write creates or removes
+/// the name, and that write drops the old subject, so a stale memo only costs a cache
+/// miss, after which the memo is corrected.
+pub struct Responder {
+    id: u64,
+    zone: Zone,
+    index: Arc<dyn ZoneIndex>,
+    cache: AnswerCache,
+    name_capacity: usize,
+}
+
+impl Responder {
+    /// A responder for `zone` reading `index`, caching in `cache`, remembering the
+    /// subjects of at most a million names per thread.
+    pub fn new(zone: Zone, index: Arc<dyn ZoneIndex>, cache: AnswerCache) -> Self {
+        Self::with_name_capacity(zone, index, cache, 1 << 20)
+    }
+
+    /// [`Responder::new`], remembering the subjects of at most `names` names per thread
+    /// (past that, a thread forgets them all and learns them again).
+    pub fn with_name_capacity(
+        zone: Zone,
+        index: Arc<dyn ZoneIndex>,
+        cache: AnswerCache,
+        names: u64,
+    ) -> Self {
+        Self {
+            id: RESPONDERS.fetch_add(1, Ordering::Relaxed),
+            zone,
+            index,
+            cache,
+            name_capacity: usize::try_from(names).unwrap_or(usize::MAX).max(1),
+        }
+    }
+
+    /// The zone.
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// Answers `query` into `out` (cleared first). Returns whether there is something to
+    /// send: `false` for a message that is dropped (see [`respond`]).
+    pub fn respond(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        let parsed = match message::parse(query) {
+            Parsed::Drop => return false,
+            Parsed::Query(parsed) => parsed,
+            error @ Parsed::Error { .. } => {
+                encode_error(error, transport, out);
+                return true;
+            }
+        };
+        let mut relative = NameBuf::new();
+        let cacheable = parsed.edns.is_none_or(|e| e.version == 0)
+            && parsed.query.query_class() == DNSClass::IN
+            && relative.place(&self.zone, parsed.query.name())
+                == (Placement::Inside { plain: true })
+            && !matches!(
+                parsed.query.query_type(),
+                RecordType::AXFR | RecordType::IXFR
+            );
+        if !cacheable {
+            let computed = compute(&self.zone, self.index.as_ref(), &parsed, &mut relative);
+            encode_answer(&parsed, transport, computed.sections, out);
+            fit(out, transport, parsed.edns);
+            return true;
+        }
+        let qtype = u16::from(parsed.query.query_type());
+        let edns = parsed.edns.is_some();
+        let (subject, variant) = LOCAL.with_borrow_mut(|local| {
+            if local.owner != self.id {
+                local.owner = self.id;
+                local.names.clear();
+            }
+            let variant = local
+                .variants
+                .entry((qtype, edns))
+                .or_insert_with(|| variant_text((qtype, edns)))
+                .clone();
+            let subject = match local.names.get(relative.as_str()) {
+                Some(Memo::Subject(subject)) => Some(subject.clone()),
+                _ => None,
+            };
+            (subject, variant)
+        });
+        if let Some(subject) = subject
+            && let Some(bytes) = self.cache.get(&CacheKey {
+                subject,
+                variant: variant.clone(),
+            })
+        {
+            out.clear();
+            out.extend_from_slice(&bytes);
+            message::patch(out, query, parsed.edns);
+            fit(out, transport, parsed.edns);
+            return true;
+        }
+        let before = self.index.serial().ok();
+        let computed = compute(&self.zone, self.index.as_ref(), &parsed, &mut relative);
+        // Only zone answers are kept, not SERVFAIL.
+        let zone_answer = computed.sections.authoritative;
+        encode_answer(&parsed, transport, computed.sections, out);
+        if zone_answer {
+            let memo = match &computed.subject {
+                Some(subject) => Memo::Subject(Arc::from(subject.as_str())),
+                None => Memo::Uncached,
+            };
+            LOCAL.with_borrow_mut(|local| {
+                if local.names.len() >= self.name_capacity {
+                    local.names.clear();
+                }
+                local.names.insert(relative.as_str().into(), memo);
+            });
+            if let Some(subject) = computed.subject
+                && computed.ttl > 0
+            {
+                let subject: Arc<str> = subject.into();
+                self.cache.insert(
+                    CacheKey {
+                        subject: subject.clone(),
+                        variant,
+                    },
+                    Bytes::copy_from_slice(out),
+                    Duration::from_secs(u64::from(computed.ttl)),
+                );
+                // A write that committed while this answer was computed may have
+                // dropped the subject before the insert: drop it again.
+                if self.index.serial().ok() != before {
+                    self.cache.invalidate_subject(&subject);
+                }
+            }
+        }
+        fit(out, transport, parsed.edns);
+        true
+    }
+}
+
+/// `dns:<qtype>:e` or `dns:<qtype>:n`.
+fn variant_text((qtype, edns): (u16, bool)) -> Arc<str> {
+    format!("dns:{qtype}:{}", if edns { 'e' } else { 'n' }).into()
+}

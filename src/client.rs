@@ -1,0 +1,69 @@
+//! Talking to a running node over HTTP: submitting signed operations (`--server URL`)
+//! and reading answers.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use medid_registry::Receipt;
+use medid_registry::op::Submission;
+use serde_json::Value;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// The base URL of a node: `http://HOST:PORT` without a trailing slash.
+pub(crate) fn base(server: &str) -> anyhow::Result<&str> {
+    let base = server.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        bail!("--server {server}: give the node's HTTP address as http://HOST:PORT");
+    }
+    Ok(base)
+}
+
+/// A GET returning JSON: the status and the body.
+pub(crate) fn get_json(url: &str, accept: &str) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent()
+        .get(url)
+        .header("accept", accept)
+        .call()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, body))
+}
+
+/// Submits a signed operation to the node at `server`; the receipt, or the node's
+/// refusal as an error.
+pub(crate) fn submit(server: &str, submission: &Submission) -> anyhow::Result<Receipt> {
+    let url = format!("{}/api/ops", base(server)?);
+    let body = serde_json::to_string(submission)?;
+    let mut response = agent()
+        .post(&url)
+        .header("content-type", "application/json")
+        .send(body.as_bytes())
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if (200..300).contains(&status) {
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{url} answered something that is not a receipt: {text}"));
+    }
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let code = answer["error"].as_str().unwrap_or("error");
+    let message = answer["message"].as_str().unwrap_or(text.as_str());
+    Err(anyhow!(
+        "refused by the node ({code}, HTTP {status}): {message}"
+    ))
+}

@@ -1,0 +1,64 @@
+//! `medid resolve`: ask a running node for an identifier's record, over HTTP (the
+//! Handle REST API) or DNS (TXT records under the node's zone).
+
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, bail};
+use clap::Args;
+use medid_registry::id::Identifier;
+
+use crate::client;
+use crate::identity::print_json;
+
+/// `medid resolve`
+#[derive(Args)]
+pub(crate) struct ResolveArgs {
+    /// The identifier: a handle, `urn:oid:…`, a GS1 element string or Digital Link path.
+    id: String,
+    /// The node: `http://HOST:PORT` or `udp://HOST:PORT`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The node's DNS zone (for `udp://`).
+    #[arg(long, default_value = crate::serve::DEFAULT_ZONE)]
+    zone: String,
+}
+
+/// Percent-encodes what may not stand in a URL path as it is.
+pub(crate) fn path_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/()!$&'*+,;=:@".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
+    let id = Identifier::parse(&args.id).with_context(|| format!("`{}`", args.id))?;
+    if args.server.starts_with("http://") {
+        let url = format!(
+            "{}/api/handles/{}",
+            client::base(&args.server)?,
+            path_encode(&id.to_string())
+        );
+        let (status, body) = client::get_json(&url, "application/json")?;
+        if status != 200 {
+            let message = body["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| body.to_string());
+            bail!("{id}: HTTP {status}: {message}");
+        }
+        print_json(&body)
+    } else if let Some(address) = args.server.strip_prefix("udp://") {
+        crate::dns_client::resolve(&id, address, &args.zone)
+    } else {
+        bail!(
+            "--server {}: use http://HOST:PORT or udp://HOST:PORT",
+            args.server
+        )
+    }
+}

@@ -1,0 +1,179 @@
+//! `medid serve`: run a node — DNS over UDP and TCP, HTTP — on its data directory,
+//! creating the node on first start (the embedded default: no setup).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use medid_registry::{Registry, Sequencer};
+use medid_resolver::AnswerCache;
+use medid_resolver::dns::{DnsConfig, RateLimit, ZoneIndex};
+use medid_resolver::http::{AppState, NodeInfo};
+
+use crate::ledger::DataDir;
+
+/// The zone (and node name) of a node created by `medid serve` without `--zone`.
+pub(crate) const DEFAULT_ZONE: &str = "medid.test";
+
+/// `medid serve`
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Where to answer DNS queries, over UDP and TCP (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    dns: SocketAddr,
+    /// Where to answer HTTP requests (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// The DNS zone the node answers for [default: the node's name; `medid.test` for a new node].
+    #[arg(long)]
+    zone: Option<String>,
+    /// UDP responses per second and per client network (/24, /56) before rate
+    /// limiting; over it every second answer is dropped, the others truncated (0: off).
+    #[arg(long, default_value_t = 200)]
+    rate_limit: u32,
+    /// Answers kept in the cache (0: no cache).
+    #[arg(long, default_value_t = 1_000_000)]
+    cache_size: u64,
+}
+
+/// Opens the node in `data`, creating it on first start.
+fn open_or_create(data: &DataDir, zone: Option<&str>) -> anyhow::Result<Registry> {
+    if !data.path.join("node.json").exists() {
+        let name = zone.unwrap_or(DEFAULT_ZONE);
+        let outcome = Registry::init(&data.path, name, None)
+            .with_context(|| format!("creating a node in {}", data.path.display()))?;
+        println!("created node {name} in {}", data.path.display());
+        println!("node DID:     {}", outcome.node_did);
+        println!("verifier key: {}", outcome.verifier_key);
+        if let Some(path) = outcome.admin_key_file {
+            println!(
+                "admin key:    {} (mode 0600; signs prefix.create)",
+                path.display()
+            );
+        }
+    }
+    Ok(Registry::open(&data.path)?)
+}
+
+/// Drops the cached answers a commit made stale, given the index keys it changed.
+fn invalidate(cache: &AnswerCache, changed: &[String]) {
+    // A prefix changes who answers for everything under it (HTTP "not responsible").
+    if changed.iter().any(|k| k.starts_with("p/")) {
+        cache.invalidate_all();
+        return;
+    }
+    // Identifiers (HTTP and DNS answers) and DNS names that appeared or went.
+    for subject in medid_resolver::dns::invalidation_subjects(changed.iter().map(String::as_str)) {
+        cache.invalidate_subject(&subject);
+    }
+    // DID resolution answers.
+    for did in changed.iter().filter_map(|k| k.strip_prefix("d/")) {
+        cache.invalidate_subject(did);
+    }
+}
+
+pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
+    let registry = open_or_create(data, args.zone.as_deref())?;
+    let zone = args
+        .zone
+        .clone()
+        .unwrap_or_else(|| registry.config().name.clone());
+    let cache = if args.cache_size == 0 {
+        AnswerCache::disabled()
+    } else {
+        AnswerCache::new(args.cache_size)
+    };
+    let node = NodeInfo::of(&registry, &zone)?;
+    let hook_cache = cache.clone();
+    let (sequencer, sequencer_thread) =
+        Sequencer::start_with_hook(registry, move |changed| invalidate(&hook_cache, changed));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(sequencer.clone(), node, cache, &args))?;
+    drop(sequencer);
+    drop(runtime);
+    sequencer_thread.join();
+    println!("stopped");
+    Ok(())
+}
+
+async fn run(
+    sequencer: Sequencer,
+    node: NodeInfo,
+    cache: AnswerCache,
+    args: &ServeArgs,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
+    let http_addr = listener.local_addr()?;
+
+    let mut dns = DnsConfig::new(args.dns, &node.zone);
+    dns.rate_limit = RateLimit {
+        responses_per_second: args.rate_limit,
+        ..RateLimit::default()
+    };
+    dns.zone.resolution_url = Some(format!("http://{http_addr}/api/handles/{{id}}"));
+    let index: Arc<dyn ZoneIndex> = Arc::new(sequencer.index().clone());
+    let dns = medid_resolver::dns::start(dns, index, cache.clone()).await?;
+    println!("dns udp {}", dns.udp_addr());
+    println!("dns tcp {}", dns.tcp_addr());
+
+    let state = AppState::new(sequencer, node, cache)?;
+    println!("http {http_addr}");
+    axum::serve(listener, medid_resolver::http::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    dns.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or_default(),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
+}
+
+/// `medid export-zone`
+#[derive(Args)]
+pub(crate) struct ExportZoneArgs {
+    /// The zone [default: the node's name].
+    #[arg(long)]
+    zone: Option<String>,
+}
+
+/// Writes the node's public records as an RFC 1035 zone file on standard output, for
+/// ordinary DNS servers (NSD, Knot, BIND) to serve.
+pub(crate) fn export_zone(data: &DataDir, args: ExportZoneArgs) -> anyhow::Result<()> {
+    let registry = Registry::open(&data.path)?;
+    let zone = args.zone.unwrap_or_else(|| registry.config().name.clone());
+    let zone = medid_resolver::dns::Zone::new(medid_resolver::dns::ZoneConfig::new(&zone))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let summary = medid_resolver::dns::export_zone(&zone, registry.index(), &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    eprintln!(
+        "exported {} names, {} records (serial {})",
+        summary.names, summary.records, summary.serial
+    );
+    Ok(())
+}
