@@ -133,6 +133,7 @@ PY
   fi
   cat > "$WORK/nginx.conf" <<CONF
 worker_processes 2;
+worker_rlimit_nofile 16384;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log;
 daemon off;
@@ -140,7 +141,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   default_type application/json;
-  open_file_cache max=200000 inactive=60s;
+  open_file_cache max=8000 inactive=60s;
   server { listen $HTTP_NGINX; root $WORK/static; }
 }
 CONF

@@ -53,8 +53,9 @@
 //!
 //! A hashed label is [`HASHED_LABEL_MARKER`] (`h--`) followed by the lower-case base32
 //! (RFC 4648 alphabet `a-z2-7`, no padding) of the first 16 bytes of SHA-256 over the
-//! bytes of the value — the suffix as written, the GS1 value percent-decoded, the OID's
-//! dotted arcs (`1.2.840…`) — 29 characters in all:
+//! bytes of the value — the suffix as written; the GS1 value as the key holds it (a
+//! Digital Link value percent-decoded: `/10/A%2FB` hashes `A/B`); the OID's dotted arcs
+//! (`1.2.840…`) — 29 characters in all:
 //!
 //! - `86.1000.23/PKG-1` → `h--o5tpsfbjaoqt7dlkbvgfeoq37y.23.1000.86.hdl`
 //! - `/01/09506000134352/10/LOT7/21/S1` →
@@ -62,11 +63,12 @@
 //!
 //! A plain label never starts with `h--`, so a plain label and a hashed one never
 //! collide; two hashed labels collide only if SHA-256 truncated to 128 bits does. So
-//! two distinct identifiers always have distinct names, and a name can only stand for
-//! an identifier and a prefix at once when a handle suffix equals the next prefix
-//! segment (`86.1000/23` and the prefix `86.1000.23` are both `23.1000.86.hdl`, as the
-//! OID `urn:oid:1.2.3` and the OID prefix `1.2.3` are both `3.2.1.oid`). A DNS server
-//! answers such a name with what both say.
+//! two distinct identifiers always have distinct names (and so do two distinct
+//! prefixes). A name stands for an identifier and a prefix at once only where the two
+//! syntaxes meet: a handle whose suffix is a plain label and the prefix one segment
+//! longer (`86.1000/23` and the prefix `86.1000.23` are both `23.1000.86.hdl`), or an
+//! OID and the prefix of the same arcs (`urn:oid:1.2.3` and `1.2.3`, both `3.2.1.oid`).
+//! A DNS server answers such a name with what both say.
 //!
 //! ## Lengths
 //!
@@ -76,7 +78,7 @@
 //!
 //! # How the index finds a name
 //!
-//! The registry's index keeps one *alias key* per name (see `Index::alias`):
+//! The registry's index keeps one *alias key* per name (see [`crate::Index::alias`]):
 //! `a/<labels in reverse>` → the canonical identifier, and `a/<labels in reverse> prefix`
 //! → `prefix:<namespace key>`. With the labels reversed (`a/hdl.86.1000.23.pkg-1`),
 //! everything below a name shares a key prefix (`a/hdl.86.1000.23.`), so "does anything
@@ -91,7 +93,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::id::{Gs1Key, Handle, Identifier, Namespace, Oid};
+use crate::id::{Gs1Key, Handle, Identifier, Namespace};
 
 /// The start of every hashed label. No plain label starts with it.
 pub const HASHED_LABEL_MARKER: &str = "h--";
@@ -299,15 +301,6 @@ fn base32_lower(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// The OID whose arcs a name under `oid` spells, when it is not folded; for tests and
-/// tools that read names back.
-#[doc(hidden)]
-pub fn oid_of_name(relative_name: &str) -> Option<Oid> {
-    let arcs = relative_name.strip_suffix(".oid")?;
-    let arcs: Option<Vec<u128>> = arcs.split('.').rev().map(|a| a.parse().ok()).collect();
-    Oid::from_arcs(arcs?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -407,20 +400,24 @@ mod tests {
     }
 
     #[test]
-    fn an_identifier_and_its_namespace_nest() {
+    fn handles_and_oids_are_named_below_their_prefix() {
         for id in [
             "86.1000.23/pkg-1",
+            "86.1000.23/PKG-1",
             "urn:oid:1.2.156.112604.1",
-            "/01/09506000134352/10/lot7",
         ] {
             let id = Identifier::parse(id).unwrap();
             let name = identifier_name(&id);
             let parent = namespace_name(&id.namespace());
-            assert!(
-                name.ends_with(&format!(".{parent}")) || id.to_string().starts_with("/01/"),
-                "{name} under {parent}"
+            assert_eq!(
+                name.split_once('.').map(|(_, rest)| rest),
+                Some(parent.as_str()),
+                "{id}"
             );
         }
+        // A GS1 key lies under its GTIN, not under its company prefix.
+        let key = Identifier::parse("/01/09506000134352/10/lot7").unwrap();
+        assert!(identifier_name(&key).ends_with(".09506000134352.01.gs1"));
     }
 
     #[test]
@@ -448,11 +445,6 @@ mod tests {
             n.len() > MAX_RELATIVE_NAME_LEN - 6,
             "keeps as many arcs as fit"
         );
-        assert_eq!(
-            oid_of_name(&name("urn:oid:1.2.3")).unwrap().to_string(),
-            "urn:oid:1.2.3"
-        );
-        assert!(oid_of_name(&n).is_none());
     }
 
     /// Every label is LDH and at most 63 characters; the name with a 60-character zone

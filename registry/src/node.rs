@@ -359,7 +359,7 @@ impl Registry {
                     changes: &changes,
                 };
                 apply(&view, &mut mine, &p.op, leaf, &self.config.admin)?;
-                changes.writes.append(&mut mine.writes);
+                changes.merge(mine);
                 entries.push(p.op.entry);
                 payloads.extend(p.restricted);
                 Ok(leaf)
@@ -474,7 +474,7 @@ impl Registry {
                         reason: format!("does not apply: {e}"),
                     }
                 })?;
-                changes.writes.append(&mut mine.writes);
+                changes.merge(mine);
             }
             self.index.commit(changes, end)?;
             start = end;

@@ -1,13 +1,14 @@
 //! The sequencer: one thread owns the [`Registry`] and commits what many writers submit
 //! in groups, so that concurrent writers share one round of fsyncs.
 //!
-//! Writers call [`Sequencer::submit`] from any thread (or task): the expensive checks
-//! (schema, signatures, payloads) run on the caller's thread, then the prepared
-//! operation joins the queue. The sequencer thread takes everything queued — up to
+//! Writers call [`Sequencer::submit`] from any thread (or task) without blocking: the
+//! expensive checks (schema, signatures, payloads) run on a pool of checker threads,
+//! one per core — never more, however many writers there are, so the sequencer thread
+//! always gets its share of the CPU — then the prepared operation joins the queue. The sequencer thread takes everything queued — up to
 //! [`MAX_GROUP`] operations — as one batch ([`Registry::sequence`]) and answers each
 //! writer with its receipt or refusal once the batch is durable.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use time::OffsetDateTime;
@@ -41,11 +42,39 @@ struct Job {
     reply: oneshot::Sender<Answer>,
 }
 
+/// A submission waiting for a checker thread.
+struct Check {
+    submission: Submission,
+    reply: oneshot::Sender<Answer>,
+}
+
 /// A handle for submitting operations; clone it freely.
 #[derive(Clone)]
 pub struct Sequencer {
-    queue: mpsc::Sender<Job>,
+    checks: mpsc::Sender<Check>,
     index: Index,
+}
+
+fn stopped() -> SubmitError {
+    SubmitError::Failed("the sequencer has stopped".into())
+}
+
+/// A checker thread: prepares submissions and hands them to the sequencer, until every
+/// [`Sequencer`] handle is gone.
+fn check(checks: &Mutex<mpsc::Receiver<Check>>, queue: &mpsc::Sender<Job>) {
+    loop {
+        let next = match checks.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(Check { submission, reply }) = next else {
+            return;
+        };
+        let prepared = Prepared::new(&submission, OffsetDateTime::now_utc(), DEFAULT_CLOCK_WINDOW);
+        if let Err(mpsc::SendError(job)) = queue.send(Job { prepared, reply }) {
+            let _ = job.reply.send(Err(stopped()));
+        }
+    }
 }
 
 /// The sequencer thread; joining it gives the registry back.
@@ -74,6 +103,18 @@ impl Sequencer {
         on_commit: impl Fn(&[String]) + Send + 'static,
     ) -> (Self, SequencerThread) {
         let (queue, jobs) = mpsc::channel::<Job>();
+        let (checks, pending) = mpsc::channel::<Check>();
+        let pending = Arc::new(Mutex::new(pending));
+        let checkers = std::thread::available_parallelism().map_or(2, usize::from);
+        for n in 0..checkers {
+            let (pending, queue) = (Arc::clone(&pending), queue.clone());
+            // A checker that cannot start leaves the others; with none, submissions
+            // are answered "stopped".
+            let _ = std::thread::Builder::new()
+                .name(format!("medid-check-{n}"))
+                .spawn(move || check(&pending, &queue));
+        }
+        drop(queue);
         let index = registry.index().clone();
         let thread = std::thread::Builder::new()
             .name("medid-sequencer".into())
@@ -81,7 +122,7 @@ impl Sequencer {
         // Spawning a thread fails only when the OS is out of resources.
         #[allow(clippy::expect_used)]
         let thread = thread.expect("cannot start the sequencer thread");
-        (Self { queue, index }, SequencerThread { thread })
+        (Self { checks, index }, SequencerThread { thread })
     }
 
     /// The index, for reads.
@@ -89,15 +130,16 @@ impl Sequencer {
         &self.index
     }
 
-    /// Checks a submission on this thread and queues it; the receiver gets the answer
-    /// once the operation is durable (or refused).
+    /// Queues a submission for checking and sequencing, without blocking; the receiver
+    /// gets the answer once the operation is durable (or refused).
     pub fn submit(&self, submission: &Submission) -> oneshot::Receiver<Answer> {
-        let prepared = Prepared::new(submission, OffsetDateTime::now_utc(), DEFAULT_CLOCK_WINDOW);
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::SendError(job)) = self.queue.send(Job { prepared, reply }) {
-            let _ = job
-                .reply
-                .send(Err(SubmitError::Failed("the sequencer has stopped".into())));
+        let check = Check {
+            submission: submission.clone(),
+            reply,
+        };
+        if let Err(mpsc::SendError(check)) = self.checks.send(check) {
+            let _ = check.reply.send(Err(stopped()));
         }
         answer
     }
@@ -106,7 +148,7 @@ impl Sequencer {
     pub fn submit_blocking(&self, submission: &Submission) -> Answer {
         self.submit(submission)
             .blocking_recv()
-            .unwrap_or_else(|_| Err(SubmitError::Failed("the sequencer has stopped".into())))
+            .unwrap_or_else(|_| Err(stopped()))
     }
 }
 

@@ -617,11 +617,25 @@ fn reads_after_writes_see_the_write() {
 #[test]
 fn shutdown_closes_the_sockets() {
     let node = TestNode::new();
-    let mut server = TestServer::start(&node, |_| {});
+    let mut server = TestServer::start(&node, |config| {
+        config.udp_sockets = 2;
+        config.udp_threads_per_socket = 2;
+    });
     let tcp = server.tcp_addr();
     let udp_addr = server.udp_addr();
     assert_eq!(udp_addr.port(), tcp.port(), "UDP and TCP share the port");
     let mut open = tcp_connect(tcp);
+    // Both sockets answer (whichever the kernel picks for each client).
+    for id in 0..20 {
+        let packet = query(id, &name_of("86.1000.23/pkg-1"), RecordType::TXT, None);
+        assert_eq!(
+            Message::from_vec(&udp_exchange(udp_addr, &packet))
+                .unwrap()
+                .answers
+                .len(),
+            2
+        );
+    }
     let dns = server.server.take().unwrap();
     server.runtime.block_on(dns.shutdown());
     let mut byte = [0u8; 1];
@@ -635,4 +649,64 @@ fn shutdown_closes_the_sockets() {
     );
     // The UDP port is free again (no SO_REUSEPORT here).
     std::net::UdpSocket::bind(udp_addr).expect("UDP sockets closed");
+}
+
+#[test]
+fn alias_keys_name_every_identifier_and_prefix() {
+    let mut node = TestNode::new();
+    let index = node.registry.index().clone();
+    for id in [
+        "86.1000.23/pkg-1",
+        "86.1000.23/PKG-1",
+        "urn:oid:1.2.156.112604.1",
+        "/01/09506000134352/10/LOT7/21/S1",
+        "86.1000/23",
+    ] {
+        let id = Identifier::parse(id).unwrap();
+        assert_eq!(
+            index.alias(&identifier_name(&id)).unwrap(),
+            Some(id.to_string()),
+            "{id}"
+        );
+    }
+    // A name of an identifier and a prefix: the identifier first, the prefix beside it.
+    assert_eq!(
+        index.prefix_alias("23.1000.86.hdl").unwrap().as_deref(),
+        Some("prefix:hdl:86.1000.23")
+    );
+    assert_eq!(
+        index.alias("950600.gcp.gs1").unwrap().as_deref(),
+        Some("prefix:gs1:950600")
+    );
+    for (name, below) in [
+        ("", true),
+        ("hdl", true),
+        ("86.hdl", true),
+        ("gs1", true),
+        ("oid", true),
+        ("pkg-1.23.1000.86.hdl", false),
+        ("x.gs1", false),
+        ("8.hdl", false),
+    ] {
+        assert_eq!(index.has_names_under(name).unwrap(), below, "{name}");
+    }
+    let names: Vec<(String, String)> = index.aliases().map(Result::unwrap).collect();
+    assert!(names.contains(&("pkg-1.23.1000.86.hdl".into(), "86.1000.23/pkg-1".into())));
+    assert!(names.contains(&("23.1000.86.hdl".into(), "prefix:hdl:86.1000.23".into())));
+    // The index, aliases included, is what replaying the ledger gives.
+    node.registry.verify().unwrap();
+    let before = names.len();
+    node.registry.reindex().unwrap();
+    assert_eq!(node.registry.index().aliases().count(), before);
+    let cache = medid_resolver::AnswerCache::new(10);
+    node.write_and_invalidate(
+        "identifier.delete",
+        json!({"id": "86.1000.23/pkg-1", "version": 1}),
+        &cache,
+    );
+    assert_eq!(
+        node.registry.index().alias("pkg-1.23.1000.86.hdl").unwrap(),
+        None
+    );
+    node.registry.verify().unwrap();
 }

@@ -7,9 +7,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,11 +59,12 @@ impl Transport {
         }
     }
 
-    /// The payload size the response's OPT record advertises.
-    fn advertised(self) -> u16 {
+    /// The payload size the response's OPT record advertises: the server's UDP limit,
+    /// over either transport (`server` when the transport does not say).
+    fn advertised(self, server: u16) -> u16 {
         match self {
             Transport::Udp { max_payload } => max_payload.max(512),
-            Transport::Tcp => DEFAULT_MAX_UDP_PAYLOAD,
+            Transport::Tcp => server.max(512),
         }
     }
 }
@@ -80,11 +81,14 @@ pub fn respond(
     let mut out = Vec::with_capacity(512);
     match message::parse(query) {
         Parsed::Drop => return None,
-        error @ Parsed::Error { .. } => encode_error(error, transport, &mut out),
+        error @ Parsed::Error { .. } => {
+            encode_error(error, transport, DEFAULT_MAX_UDP_PAYLOAD, &mut out);
+        }
         Parsed::Query(parsed) => {
             let mut relative = NameBuf::new();
-            let computed = compute(zone, index, &parsed, &mut relative);
-            encode_answer(&parsed, transport, computed.sections, &mut out);
+            let computed = compute(zone, index, &parsed, &mut relative, index.serial());
+            let advertised = transport.advertised(DEFAULT_MAX_UDP_PAYLOAD);
+            encode_answer(&parsed, advertised, computed.sections, &mut out);
             fit(&mut out, transport, parsed.edns);
         }
     }
@@ -92,7 +96,7 @@ pub fn respond(
 }
 
 /// Encodes the answer to a message that gets an error code alone.
-fn encode_error(error: Parsed, transport: Transport, out: &mut Vec<u8>) {
+fn encode_error(error: Parsed, transport: Transport, server_payload: u16, out: &mut Vec<u8>) {
     let Parsed::Error {
         id,
         op_code,
@@ -119,7 +123,7 @@ fn encode_error(error: Parsed, transport: Transport, out: &mut Vec<u8>) {
         echo,
         query.as_ref(),
         edns,
-        transport.advertised(),
+        transport.advertised(server_payload),
         sections,
         out,
     );
@@ -134,12 +138,7 @@ fn fit(out: &mut Vec<u8>, transport: Transport, edns: Option<EdnsInfo>) {
 }
 
 /// Encodes the answer to a parsed query.
-fn encode_answer(
-    parsed: &ParsedQuery,
-    transport: Transport,
-    sections: Sections,
-    out: &mut Vec<u8>,
-) {
+fn encode_answer(parsed: &ParsedQuery, advertised: u16, sections: Sections, out: &mut Vec<u8>) {
     let echo = Echo {
         id: parsed.id,
         op_code: OpCode::Query,
@@ -150,7 +149,7 @@ fn encode_answer(
         echo,
         Some(&parsed.query),
         parsed.edns,
-        transport.advertised(),
+        advertised,
         sections,
         out,
     );
@@ -180,7 +179,7 @@ impl Computed {
 }
 
 /// The query name relative to the zone, lower case, in a buffer on the stack.
-pub(crate) struct NameBuf {
+struct NameBuf {
     bytes: [u8; 256],
     len: usize,
 }
@@ -255,11 +254,14 @@ impl NameBuf {
 }
 
 /// The answer to a standard query.
+///
+/// `serial` is the index's serial read before (the SOA serial of the answer).
 fn compute(
     zone: &Zone,
     index: &dyn ZoneIndex,
     parsed: &ParsedQuery,
     relative: &mut NameBuf,
+    serial: Result<u64, ZoneReadError>,
 ) -> Computed {
     if parsed.edns.is_some_and(|e| e.version > 0) {
         return Computed::uncached(ResponseCode::BADVERS);
@@ -275,7 +277,7 @@ fn compute(
         // Zone transfers are not served: `export-zone` writes the zone file.
         return Computed::uncached(ResponseCode::Refused);
     }
-    let answered = index.serial().and_then(|serial| {
+    let answered = serial.and_then(|serial| {
         answer(
             zone,
             index,
@@ -528,26 +530,67 @@ enum Memo {
     Uncached,
 }
 
-/// Per-thread lookups in front of the shared cache: which subject a name has, and the
-/// variant strings. Each thread keeps its own so that the hot path touches no shared
-/// reference count and takes no lock.
-struct Local {
-    /// The [`Responder`] this belongs to (threads may serve several in turn).
-    owner: u64,
-    names: HashMap<Box<str>, Memo>,
-    variants: HashMap<(u16, bool), Arc<str>>,
+/// Which subject the answers about the name of an identifier or a prefix are cached
+/// under (any other name is its own subject), shared by every thread: sharded
+/// maps behind read-write locks, so that two threads rarely touch the same lock. A
+/// shard that is full forgets all its names (they are learnt again on the next miss).
+struct NameMemo {
+    hasher: RandomState,
+    shards: Vec<RwLock<HashMap<Box<str>, Memo>>>,
+    per_shard: usize,
+}
+
+/// Number of shards of the [`NameMemo`].
+const MEMO_SHARDS: usize = 64;
+
+impl NameMemo {
+    fn new(capacity: usize) -> Self {
+        NameMemo {
+            hasher: RandomState::new(),
+            shards: (0..MEMO_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            per_shard: (capacity / MEMO_SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, name: &str) -> Option<&RwLock<HashMap<Box<str>, Memo>>> {
+        let hash = self.hasher.hash_one(name);
+        self.shards.get((hash % MEMO_SHARDS as u64) as usize)
+    }
+
+    fn get(&self, name: &str) -> Option<Memo> {
+        let shard = self.shard(name)?;
+        let map = shard.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(name).cloned()
+    }
+
+    fn remove(&self, name: &str) {
+        if let Some(shard) = self.shard(name) {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(name);
+        }
+    }
+
+    fn insert(&self, name: &str, memo: Memo) {
+        let Some(shard) = self.shard(name) else {
+            return;
+        };
+        let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.per_shard && !map.contains_key(name) {
+            map.clear();
+        }
+        map.insert(name.into(), memo);
+    }
 }
 
 thread_local! {
-    static LOCAL: RefCell<Local> = RefCell::new(Local {
-        owner: 0,
-        names: HashMap::new(),
-        variants: HashMap::new(),
-    });
+    /// Variant strings, per thread: the hot path clones one without touching a
+    /// reference count that other threads use.
+    static VARIANTS: RefCell<HashMap<(u16, bool), Arc<str>>> = RefCell::new(HashMap::new());
 }
-
-/// Source of [`Responder`] identities.
-static RESPONDERS: AtomicU64 = AtomicU64::new(1);
 
 /// The request handler the sockets share: [`respond`] behind the [`AnswerCache`].
 ///
@@ -566,40 +609,44 @@ static RESPONDERS: AtomicU64 = AtomicU64::new(1);
 /// RD, CD and DO bits and the letter case of its question patched in, and is cut to
 /// its question with TC set when it does not fit the UDP payload size.
 ///
-/// Which subject a name has is remembered per thread (name → subject), without any
-/// invalidation: the subject of a name only changes when a write creates or removes
-/// the name, and that write drops the old subject, so a stale memo only costs a cache
-/// miss, after which the memo is corrected.
+/// Which subject the name of an identifier or prefix has is remembered (name →
+/// subject; other names are their own subject, so unknown names queried at random
+/// fill nothing but the cache) without any invalidation: the subject of a name only
+/// changes when a write creates or removes the name, and that write drops the old
+/// subject, so a stale memo only costs a cache miss, after which it is corrected.
 pub struct Responder {
-    id: u64,
     zone: Zone,
     index: Arc<dyn ZoneIndex>,
     cache: AnswerCache,
-    name_capacity: usize,
+    names: NameMemo,
+    max_udp_payload: u16,
 }
 
 impl Responder {
-    /// A responder for `zone` reading `index`, caching in `cache`, remembering the
-    /// subjects of at most a million names per thread.
+    /// A responder for `zone` reading `index`, caching in `cache`; it advertises
+    /// [`DEFAULT_MAX_UDP_PAYLOAD`] and remembers the subjects of about a million names.
     pub fn new(zone: Zone, index: Arc<dyn ZoneIndex>, cache: AnswerCache) -> Self {
-        Self::with_name_capacity(zone, index, cache, 1 << 20)
-    }
-
-    /// [`Responder::new`], remembering the subjects of at most `names` names per thread
-    /// (past that, a thread forgets them all and learns them again).
-    pub fn with_name_capacity(
-        zone: Zone,
-        index: Arc<dyn ZoneIndex>,
-        cache: AnswerCache,
-        names: u64,
-    ) -> Self {
         Self {
-            id: RESPONDERS.fetch_add(1, Ordering::Relaxed),
             zone,
             index,
             cache,
-            name_capacity: usize::try_from(names).unwrap_or(usize::MAX).max(1),
+            names: NameMemo::new(1 << 20),
+            max_udp_payload: DEFAULT_MAX_UDP_PAYLOAD,
         }
+    }
+
+    /// The UDP payload size advertised in OPT records (over UDP the
+    /// [`Transport::Udp`] limit is advertised; this is for TCP and cached answers).
+    pub fn with_max_udp_payload(mut self, bytes: u16) -> Self {
+        self.max_udp_payload = bytes.max(512);
+        self
+    }
+
+    /// Remembers the subjects of about `names` names (past that, some are forgotten
+    /// and learnt again on their next query).
+    pub fn with_name_capacity(mut self, names: u64) -> Self {
+        self.names = NameMemo::new(usize::try_from(names).unwrap_or(usize::MAX));
+        self
     }
 
     /// The zone.
@@ -614,7 +661,7 @@ impl Responder {
             Parsed::Drop => return false,
             Parsed::Query(parsed) => parsed,
             error @ Parsed::Error { .. } => {
-                encode_error(error, transport, out);
+                encode_error(error, transport, self.max_udp_payload, out);
                 return true;
             }
         };
@@ -628,29 +675,34 @@ impl Responder {
                 RecordType::AXFR | RecordType::IXFR
             );
         if !cacheable {
-            let computed = compute(&self.zone, self.index.as_ref(), &parsed, &mut relative);
-            encode_answer(&parsed, transport, computed.sections, out);
+            let serial = self.index.serial();
+            let computed = compute(
+                &self.zone,
+                self.index.as_ref(),
+                &parsed,
+                &mut relative,
+                serial,
+            );
+            let advertised = transport.advertised(self.max_udp_payload);
+            encode_answer(&parsed, advertised, computed.sections, out);
             fit(out, transport, parsed.edns);
             return true;
         }
-        let qtype = u16::from(parsed.query.query_type());
-        let edns = parsed.edns.is_some();
-        let (subject, variant) = LOCAL.with_borrow_mut(|local| {
-            if local.owner != self.id {
-                local.owner = self.id;
-                local.names.clear();
-            }
-            let variant = local
-                .variants
-                .entry((qtype, edns))
-                .or_insert_with(|| variant_text((qtype, edns)))
-                .clone();
-            let subject = match local.names.get(relative.as_str()) {
-                Some(Memo::Subject(subject)) => Some(subject.clone()),
-                _ => None,
-            };
-            (subject, variant)
+        let key = (u16::from(parsed.query.query_type()), parsed.edns.is_some());
+        let variant = VARIANTS.with_borrow_mut(|variants| {
+            variants
+                .entry(key)
+                .or_insert_with(|| variant_text(key))
+                .clone()
         });
+        // Names of identifiers and prefixes are remembered with their subject; any
+        // other name is its own subject.
+        let memo = self.names.get(relative.as_str());
+        let subject = match &memo {
+            Some(Memo::Subject(subject)) => Some(subject.clone()),
+            Some(Memo::Uncached) => None,
+            None => Some(Arc::from(relative.as_str())),
+        };
         if let Some(subject) = subject
             && let Some(bytes) = self.cache.get(&CacheKey {
                 subject,
@@ -663,26 +715,35 @@ impl Responder {
             fit(out, transport, parsed.edns);
             return true;
         }
-        let before = self.index.serial().ok();
-        let computed = compute(&self.zone, self.index.as_ref(), &parsed, &mut relative);
+        let before = self.index.serial();
+        let before_value = before.as_ref().ok().copied();
+        let computed = compute(
+            &self.zone,
+            self.index.as_ref(),
+            &parsed,
+            &mut relative,
+            before,
+        );
         // Only zone answers are kept, not SERVFAIL.
         let zone_answer = computed.sections.authoritative;
-        encode_answer(&parsed, transport, computed.sections, out);
+        // Cached answers serve both transports: they advertise the server's limit.
+        encode_answer(&parsed, self.max_udp_payload, computed.sections, out);
         if zone_answer {
-            let memo = match &computed.subject {
-                Some(subject) => Memo::Subject(Arc::from(subject.as_str())),
-                None => Memo::Uncached,
-            };
-            LOCAL.with_borrow_mut(|local| {
-                if local.names.len() >= self.name_capacity {
-                    local.names.clear();
+            let subject: Option<Arc<str>> = computed.subject.map(Arc::from);
+            match &subject {
+                Some(subject) if **subject == *relative.as_str() => {
+                    if memo.is_some() {
+                        self.names.remove(relative.as_str());
+                    }
                 }
-                local.names.insert(relative.as_str().into(), memo);
-            });
-            if let Some(subject) = computed.subject
+                Some(subject) => self
+                    .names
+                    .insert(relative.as_str(), Memo::Subject(subject.clone())),
+                None => self.names.insert(relative.as_str(), Memo::Uncached),
+            }
+            if let Some(subject) = subject
                 && computed.ttl > 0
             {
-                let subject: Arc<str> = subject.into();
                 self.cache.insert(
                     CacheKey {
                         subject: subject.clone(),
@@ -693,7 +754,7 @@ impl Responder {
                 );
                 // A write that committed while this answer was computed may have
                 // dropped the subject before the insert: drop it again.
-                if self.index.serial().ok() != before {
+                if self.index.serial().ok() != before_value {
                     self.cache.invalidate_subject(&subject);
                 }
             }
