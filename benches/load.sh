@@ -52,7 +52,10 @@ PY
 fi
 
 serve_medid() {
-  $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 > "$WORK/serve.log" 2>&1 &
+  # UDP_SOCKETS / UDP_THREADS: medid's --udp-sockets / --udp-threads (default: one
+  # socket per core, one thread each; with 1M names 1 socket x 2 threads was slower).
+  $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 \
+    --udp-sockets "${UDP_SOCKETS:-0}" --udp-threads "${UDP_THREADS:-1}" > "$WORK/serve.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
   echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1

@@ -34,6 +34,12 @@ pub(crate) struct ServeArgs {
     /// limiting; over it every second answer is dropped, the others truncated (0: off).
     #[arg(long, default_value_t = 200)]
     rate_limit: u32,
+    /// UDP sockets on the DNS address (SO_REUSEPORT) [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    udp_sockets: usize,
+    /// Threads answering each UDP socket.
+    #[arg(long, default_value_t = 1)]
+    udp_threads: usize,
     /// Answers kept in the cache (0: no cache).
     #[arg(long, default_value_t = 1_000_000)]
     cache_size: u64,
@@ -118,6 +124,8 @@ async fn run(
         responses_per_second: args.rate_limit,
         ..RateLimit::default()
     };
+    dns.udp_sockets = args.udp_sockets;
+    dns.udp_threads_per_socket = args.udp_threads;
     dns.zone.resolution_url = Some(format!("http://{http_addr}/api/handles/{{id}}"));
     let index: Arc<dyn ZoneIndex> = Arc::new(sequencer.index().clone());
     let dns = medid_resolver::dns::start(dns, index, cache.clone()).await?;

@@ -1,6 +1,7 @@
 //! The registry: records, signed operations, the verifiable ledger and its indexes.
 //!
 //! - [`id`] — the identifier syntaxes (handles, OIDs, GS1 keys) and prefixes.
+//! - [`dnsname`] — the DNS name of every identifier and prefix under a node's zone.
 //! - [`op`] — operations: the signed JSON documents that change the registry.
 //! - [`log`] — the ledger: an RFC 6962 Merkle tree stored as C2SP tlog tiles, with
 //!   signed checkpoints and proofs.
