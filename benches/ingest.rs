@@ -4,7 +4,8 @@
 //! with sled's space amplification measured against the bytes it holds).
 //!
 //! `cargo bench --bench ingest` (MEDID_BENCH_OPS sets the operations per run, default
-//! 20000; MEDID_BENCH_REINDEX the identifiers for the reindex run, default 200000).
+//! 20000; MEDID_BENCH_WRITERS the writer counts, default `1,8,64`; MEDID_BENCH_REINDEX
+//! the identifiers for the reindex run, default 200000, 0 to skip it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -188,9 +189,16 @@ fn main() {
     prepare_cost();
     let ops = env("MEDID_BENCH_OPS", 20_000);
     println!("| writers | operations | throughput | receipt latency | |");
-    for writers in [1, 8, 64] {
+    let writers_list: Vec<usize> = std::env::var("MEDID_BENCH_WRITERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64]);
+    for writers in writers_list {
         // One writer waits for every commit alone: fewer operations keep the run short.
         ingest(writers, if writers == 1 { ops / 10 } else { ops });
     }
-    reindex_and_space(env("MEDID_BENCH_REINDEX", 200_000));
+    let reindex = env("MEDID_BENCH_REINDEX", 200_000);
+    if reindex > 0 {
+        reindex_and_space(reindex);
+    }
 }

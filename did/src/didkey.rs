@@ -69,7 +69,33 @@ impl DidKey {
     }
 
     /// Decodes a `did:key` strictly; see [`DidKeyError`] for what is refused.
+    ///
+    /// The last few thousand keys decoded on this thread are remembered: an Ed25519
+    /// point decompression costs about a tenth of a signature check, and a node reads
+    /// the same signers and controllers again and again (every operation under a
+    /// prefix reads the prefix's controllers).
     pub fn parse(did: &str) -> Result<Self, DidKeyError> {
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+        const CAPACITY: usize = 4096;
+        thread_local! {
+            static KNOWN: RefCell<HashMap<String, DidKey>> = RefCell::new(HashMap::new());
+        }
+        if let Some(key) = KNOWN.with(|known| known.borrow().get(did).copied()) {
+            return Ok(key);
+        }
+        let key = Self::decode(did)?;
+        KNOWN.with(|known| {
+            let mut known = known.borrow_mut();
+            if known.len() >= CAPACITY {
+                known.clear();
+            }
+            known.insert(did.to_owned(), key);
+        });
+        Ok(key)
+    }
+
+    fn decode(did: &str) -> Result<Self, DidKeyError> {
         let Some(rest) = did.strip_prefix("did:") else {
             return Err(DidKeyError::InvalidDid(format!(
                 "`{}` does not start with `did:`",

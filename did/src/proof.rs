@@ -163,30 +163,6 @@ pub fn verify_proofs(document: &Value) -> Result<Vec<VerifiedProof>, ProofError>
         .collect()
 }
 
-/// Decodes a did:key, remembering the last few thousand keys of this thread: an
-/// Ed25519 point decompression costs about a tenth of a verification, and a node sees
-/// the same signers again and again.
-fn signer_key(did: &str) -> Result<DidKey, DidKeyError> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    const CAPACITY: usize = 4096;
-    thread_local! {
-        static KNOWN: RefCell<HashMap<String, DidKey>> = RefCell::new(HashMap::new());
-    }
-    if let Some(key) = KNOWN.with(|known| known.borrow().get(did).copied()) {
-        return Ok(key);
-    }
-    let key = DidKey::parse(did)?;
-    KNOWN.with(|known| {
-        let mut known = known.borrow_mut();
-        if known.len() >= CAPACITY {
-            known.clear();
-        }
-        known.insert(did.to_owned(), key);
-    });
-    Ok(key)
-}
-
 fn verify_one(
     index: usize,
     proof: &Value,
@@ -221,7 +197,7 @@ fn verify_one(
         .split_once('#')
         .ok_or_else(|| malformed("verificationMethod", "must be did:key:…#<key>"))?;
     let signer =
-        signer_key(did).map_err(|source| ProofError::VerificationMethod { index, source })?;
+        DidKey::parse(did).map_err(|source| ProofError::VerificationMethod { index, source })?;
     if fragment != signer.fingerprint() {
         return Err(malformed(
             "verificationMethod",

@@ -51,12 +51,12 @@ impl Index {
     }
 
     /// Writes `changes` and the new applied size atomically, then flushes to disk.
-    pub(crate) fn commit(&self, changes: Changes, applied: u64) -> Result<(), IndexError> {
+    pub(crate) fn commit(&self, changes: &Changes, applied: u64) -> Result<(), IndexError> {
         let mut batch = sled::Batch::default();
-        for (key, value) in changes.writes {
+        for (key, value) in &changes.writes {
             match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
+                Some(value) => batch.insert(key.as_slice(), value.as_slice()),
+                None => batch.remove(key.as_slice()),
             }
         }
         batch.insert(APPLIED, &applied.to_be_bytes());

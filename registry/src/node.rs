@@ -21,6 +21,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use medid_did::{DidKey, KeyPair};
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,31 @@ pub struct Committed {
     pub changed: Vec<String>,
 }
 
+/// A batch whose entries are durable in the ledger, waiting for the index.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// The index writes of the batch (shared with the next batch, which reads
+    /// through them until they are in the index).
+    pub(crate) changes: Arc<Changes>,
+    /// The ledger's size after the batch; `None` when nothing was logged.
+    tree_size: Option<u64>,
+    /// The answers, to be given once the index holds the changes.
+    pub(crate) committed: Committed,
+}
+
+impl Staged {
+    /// Step 3 of a group commit: the index, one atomic sled batch with the new applied
+    /// size, flushed. If the process dies before the flush, `open` finds the index
+    /// behind the ledger and replays the missing entries. After this, everything the
+    /// answers acknowledge is in the ledger and the index.
+    pub(crate) fn index(&self, index: &Index) -> Result<(), RegistryError> {
+        if let Some(size) = self.tree_size {
+            index.commit(&self.changes, size)?;
+        }
+        Ok(())
+    }
+}
+
 /// A node's registry, opened for writing. Holds the data directory's lock.
 pub struct Registry {
     dir: PathBuf,
@@ -280,11 +306,13 @@ impl Registry {
                 .map_err(|e| RegistryError::Config(format!("{}: {e}", config_path.display())))?;
         let node_key = KeyPair::read_file(&dir.join("node.key"))
             .map_err(|e| RegistryError::Config(e.to_string()))?;
-        let log = Log::open(
+        let mut log = Log::open(
             open_store(dir)?,
             config.name.clone(),
             node_key.signing_key().clone(),
         )?;
+        // Superseded partial tiles are deleted after writers are answered (`tidy`).
+        log.defer_cleanup();
         let index = Index::open(&dir.join("index"))?;
         let mut registry = Self {
             dir: dir.to_owned(),
@@ -336,7 +364,16 @@ impl Registry {
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
-        self.sequence_reporting(batch).map(|c| c.answers)
+        let committed = self.sequence_reporting(batch);
+        self.tidy();
+        committed.map(|c| c.answers)
+    }
+
+    /// Deletes the ledger's partial tiles that full tiles superseded in earlier
+    /// commits; [`Registry::sequence_reporting`] leaves that until its writers have
+    /// their answers.
+    pub fn tidy(&mut self) {
+        self.log.remove_superseded();
     }
 
     /// [`Registry::sequence`], also giving the index keys the batch changed
@@ -345,7 +382,27 @@ impl Registry {
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Committed, RegistryError> {
+        let staged = self.stage(batch, None)?;
+        staged.index(&self.index)?;
+        Ok(staged.committed)
+    }
+
+    /// The ledger half of a group commit: checks every operation of the batch against
+    /// the state (the index seen through `pending`, the changes of an earlier batch
+    /// not yet in it), writes the restricted payloads and appends the accepted entries
+    /// to the ledger. When this returns they are durable, but not yet in the index:
+    /// [`Staged::index`] finishes the commit, and only then may writers be answered.
+    pub(crate) fn stage(
+        &mut self,
+        batch: Vec<Result<Prepared, OpError>>,
+        pending: Option<&Changes>,
+    ) -> Result<Staged, RegistryError> {
         let first = self.log.size();
+        let empty = Changes::default();
+        let base = Overlay {
+            base: &self.index,
+            changes: pending.unwrap_or(&empty),
+        };
         let mut changes = Changes::default();
         let mut entries: Vec<Vec<u8>> = Vec::new();
         let mut payloads: Vec<RestrictedPayload> = Vec::new();
@@ -355,7 +412,7 @@ impl Registry {
                 let leaf = first + entries.len() as u64;
                 let mut mine = Changes::default();
                 let view = Overlay {
-                    base: &self.index,
+                    base: &base,
                     changes: &changes,
                 };
                 apply(&view, &mut mine, &p.op, leaf, &self.config.admin)?;
@@ -373,9 +430,13 @@ impl Registry {
                 .filter_map(Result::err)
                 .map(Err)
                 .collect();
-            return Ok(Committed {
-                answers: refusals,
-                changed: Vec::new(),
+            return Ok(Staged {
+                changes: Arc::new(changes),
+                tree_size: None,
+                committed: Committed {
+                    answers: refusals,
+                    changed: Vec::new(),
+                },
             });
         }
         let changed: Vec<String> = changes
@@ -395,11 +456,6 @@ impl Registry {
         // the entries are not part of the log and were never acknowledged; if it dies
         // after, the ledger holds them and `open` replays them into the index.
         let appended = self.log.append_batch(&entries)?;
-        // Step 3: the index, one atomic sled batch with the new applied size, flushed.
-        // If the process dies before the flush, `open` finds the index behind the
-        // ledger and replays the missing entries.
-        self.index.commit(changes, appended.tree_size)?;
-        // Step 4: acknowledge. Everything acknowledged is in the ledger and the index.
         let answers = outcomes
             .into_iter()
             .map(|o| {
@@ -410,7 +466,11 @@ impl Registry {
                 })
             })
             .collect();
-        Ok(Committed { answers, changed })
+        Ok(Staged {
+            changes: Arc::new(changes),
+            tree_size: Some(appended.tree_size),
+            committed: Committed { answers, changed },
+        })
     }
 
     /// Erases the payload of a restricted value; the ledger's commitment stays.
@@ -476,7 +536,7 @@ impl Registry {
                 })?;
                 changes.merge(mine);
             }
-            self.index.commit(changes, end)?;
+            self.index.commit(&changes, end)?;
             start = end;
         }
         Ok(())

@@ -15,8 +15,11 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::index::Index;
-use crate::node::{Committed, DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError};
+use crate::node::{
+    Committed, DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError, Staged,
+};
 use crate::op::{OpError, Submission};
+use crate::state::Changes;
 
 /// The most operations committed together.
 pub const MAX_GROUP: usize = 4096;
@@ -152,11 +155,33 @@ impl Sequencer {
     }
 }
 
+/// A batch durable in the ledger, on its way to the index thread with the writers
+/// waiting for it.
+struct Indexing {
+    staged: Staged,
+    replies: Vec<oneshot::Sender<Answer>>,
+}
+
+/// The sequencer's loop: checks each group against the state and appends it to the
+/// ledger, then hands it to the index thread, which writes the index and answers the
+/// writers. The two run side by side: while one group's index is written and flushed,
+/// the next group is checked and logged. The next group sees the state through the
+/// changes of the one in flight (`pending`); handing a group over waits until the
+/// index thread has finished the one before, so at most one is ever in flight.
 fn run(
     mut registry: Registry,
     jobs: mpsc::Receiver<Job>,
-    on_commit: impl Fn(&[String]),
+    on_commit: impl Fn(&[String]) + Send + 'static,
 ) -> Registry {
+    let (to_index, batches) = mpsc::sync_channel::<Indexing>(0);
+    let index = registry.index().clone();
+    let indexer = std::thread::Builder::new()
+        .name("medid-indexer".into())
+        .spawn(move || write_index(&index, &batches, on_commit));
+    // Spawning a thread fails only when the OS is out of resources.
+    #[allow(clippy::expect_used)]
+    let indexer = indexer.expect("cannot start the index thread");
+    let mut pending: Option<Arc<Changes>> = None;
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -167,20 +192,20 @@ fn run(
         }
         let (prepared, replies): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.prepared, j.reply)).unzip();
-        match registry.sequence_reporting(prepared) {
-            Ok(Committed { answers, changed }) => {
-                if !changed.is_empty() {
-                    on_commit(&changed);
+        match registry.stage(prepared, pending.as_deref()) {
+            Ok(staged) => {
+                let changes = Arc::clone(&staged.changes);
+                if let Err(mpsc::SendError(lost)) = to_index.send(Indexing { staged, replies }) {
+                    // The index thread stopped on a failed write: the index is behind
+                    // the ledger until the next start replays it. Stop here too.
+                    fail(lost.replies, "the index could not be written");
+                    break;
                 }
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(answer.map_err(SubmitError::Refused));
-                }
+                pending = Some(changes);
+                registry.tidy();
             }
             Err(error) => {
-                let message = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(SubmitError::Failed(message.clone())));
-                }
+                fail(replies, &error.to_string());
                 if matches!(error, RegistryError::Log(_)) {
                     // The ledger refuses further appends after a failed write; stop.
                     break;
@@ -188,5 +213,31 @@ fn run(
             }
         }
     }
+    drop(to_index);
+    let _ = indexer.join();
     registry
+}
+
+/// The index thread: writes each staged group into the index, tells `on_commit` what
+/// changed, answers the writers. Stops at the first failed write.
+fn write_index(index: &Index, batches: &mpsc::Receiver<Indexing>, on_commit: impl Fn(&[String])) {
+    while let Ok(Indexing { staged, replies }) = batches.recv() {
+        if let Err(error) = staged.index(index) {
+            fail(replies, &error.to_string());
+            return;
+        }
+        let Committed { answers, changed } = staged.committed;
+        if !changed.is_empty() {
+            on_commit(&changed);
+        }
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            let _ = reply.send(answer.map_err(SubmitError::Refused));
+        }
+    }
+}
+
+fn fail(replies: Vec<oneshot::Sender<Answer>>, message: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(SubmitError::Failed(message.to_owned())));
+    }
 }

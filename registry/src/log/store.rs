@@ -23,11 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///   the new bytes; if it fails or the process dies during the call, readers see either
 ///   the old bytes (or no file) or the new bytes, never a mixture. On a file system this
 ///   is: write a temporary file, fsync it, rename it over the target, fsync the directory.
-/// - [`put_many`](TileStore::put_many) is `put` for several files: each file is atomic on
-///   its own, and all are durable when it returns `Ok`. If it fails, any subset of the
-///   files may have been written. Implementations may batch the fsyncs.
+/// - [`put_many`](TileStore::put_many) writes several files that nothing refers to yet
+///   (the log uses it for tiles and bundles beyond its committed checkpoint): all are
+///   durable when it returns `Ok`. If it fails or the process dies during the call, any
+///   subset of the files may have been written, and a file may be incomplete; the
+///   caller must not rely on them until the call has returned `Ok`. Implementations
+///   may write in place and batch the fsyncs.
 /// - [`get`](TileStore::get) returns the last bytes put at `path`, or `None` if there is
-///   no file there. It never returns partially written contents.
+///   no file there. A file `put` is never seen partially written.
 /// - [`delete`](TileStore::delete) removes a file (missing files are not an error). It
 ///   need not be durable: a deletion lost in a crash leaves only an unreferenced file.
 ///   The log uses it for partial tiles superseded by a full tile.
@@ -108,9 +111,8 @@ fn check_path(path: &str) -> io::Result<()> {
 /// and fsyncs the directory. The first time this process writes into a directory, it
 /// also fsyncs every parent up to the root, so a directory created here (or by an
 /// earlier process that died before syncing it) is durable before anything relies on
-/// it. `put_many` writes and fsyncs all temporary files (on a few threads, so the file
-/// system can commit them together), renames them, then fsyncs each directory once.
-/// A crash can leave `*.tmp-*` files behind; they are never read.
+/// it. `put_many` writes its files in place and fsyncs them and their directories, each
+/// on its own thread. A crash can leave `*.tmp-*` files behind; they are never read.
 #[derive(Debug, Clone)]
 pub struct FsTileStore {
     root: PathBuf,
@@ -120,9 +122,6 @@ pub struct FsTileStore {
 
 /// Distinguishes the temporary files of concurrent writes in one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// How many threads `put_many` uses to write and fsync files.
-const WRITE_THREADS: usize = 8;
 
 impl FsTileStore {
     /// A store rooted at `root`, which is created (with its parents) if missing and
@@ -187,89 +186,104 @@ fn with_path(e: io::Error, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-impl TileStore for FsTileStore {
-    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.put_many(&[(path, data)])
-    }
-
-    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
-        // 1. Create missing directories. Directories not yet known durable are synced
-        //    in step 4 together with their parents up to the root.
+impl FsTileStore {
+    /// Creates the directories of `paths` and says which directories must be fsynced
+    /// for their entries to be durable: each file's directory, and every directory
+    /// not yet known durable with its parent up to the root. The caller marks the
+    /// returned new directories durable once it has synced them.
+    fn directories(
+        &self,
+        paths: &[&str],
+    ) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>)> {
         let mut to_sync = BTreeSet::new();
         let mut newly_durable = Vec::new();
-        let mut targets = Vec::with_capacity(files.len());
-        {
-            let known = self.durable_dirs();
-            for (path, data) in files {
-                let target = self.file(path)?;
-                let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-                if !known.contains(&dir) {
-                    fs::create_dir_all(&dir).map_err(|e| with_path(e, &dir))?;
-                    let mut chain = Some(dir.as_path());
-                    while let Some(d) = chain.filter(|d| !known.contains(*d)) {
-                        to_sync.insert(d.to_path_buf());
-                        newly_durable.push(d.to_path_buf());
-                        chain = d.parent().filter(|p| p.starts_with(&self.root));
-                        if let Some(parent) = chain {
-                            to_sync.insert(parent.to_path_buf());
-                        }
+        let mut targets = Vec::with_capacity(paths.len());
+        let known = self.durable_dirs();
+        for path in paths {
+            let target = self.file(path)?;
+            let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+            if !known.contains(&dir) {
+                fs::create_dir_all(&dir).map_err(|e| with_path(e, &dir))?;
+                let mut chain = Some(dir.as_path());
+                while let Some(d) = chain.filter(|d| !known.contains(*d)) {
+                    to_sync.insert(d.to_path_buf());
+                    newly_durable.push(d.to_path_buf());
+                    chain = d.parent().filter(|p| p.starts_with(&self.root));
+                    if let Some(parent) = chain {
+                        to_sync.insert(parent.to_path_buf());
                     }
                 }
-                to_sync.insert(dir);
-                targets.push((target, *data));
+            }
+            to_sync.insert(dir);
+            targets.push(target);
+        }
+        Ok((targets, to_sync.into_iter().collect(), newly_durable))
+    }
+}
+
+/// Runs `f` on every item at once, one thread each (the items are a few files or
+/// directories waiting on the disk), and gives the first error.
+fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
+    let Some((first, rest)) = items.split_first() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rest.iter().map(|item| scope.spawn(|| f(item))).collect();
+        let mut result = f(first);
+        for handle in handles {
+            let outcome = handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked")));
+            if result.is_ok() {
+                result = outcome;
             }
         }
-        // 2. Write and fsync every temporary file. A crash here leaves only
-        //    temporary files: every target still has its old contents.
-        let mut temps: Vec<io::Result<PathBuf>> = Vec::with_capacity(targets.len());
-        if targets.len() <= 1 {
-            temps.extend(targets.iter().map(|(t, d)| Self::write_temp(t, d)));
-        } else {
-            let chunk = targets.len().div_ceil(WRITE_THREADS);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = targets
-                    .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            part.iter()
-                                .map(|(t, d)| Self::write_temp(t, d))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    match handle.join() {
-                        Ok(results) => temps.extend(results),
-                        Err(_) => temps.push(Err(io::Error::other("writer thread panicked"))),
-                    }
-                }
-            });
+        result
+    })
+}
+
+/// Writes `data` to `target` (created or truncated) and fsyncs it.
+fn write_in_place(target: &Path, data: &[u8]) -> io::Result<()> {
+    let mut file = File::create(target).map_err(|e| with_path(e, target))?;
+    file.write_all(data).map_err(|e| with_path(e, target))?;
+    file.sync_all().map_err(|e| with_path(e, target))
+}
+
+impl TileStore for FsTileStore {
+    fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        let (targets, to_sync, newly_durable) = self.directories(&[path])?;
+        let target = targets
+            .first()
+            .ok_or_else(|| io::Error::other("no target"))?;
+        // 1. A temporary file, fsynced: a crash here leaves the target as it was.
+        let tmp = Self::write_temp(target, data)?;
+        // 2. The rename switches the target from old to new contents atomically.
+        if let Err(e) = fs::rename(&tmp, target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(with_path(e, target));
         }
-        let mut ready = Vec::with_capacity(temps.len());
-        let mut first_error = None;
-        for temp in temps {
-            match temp {
-                Ok(tmp) => ready.push(tmp),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = first_error {
-            for tmp in ready {
-                let _ = fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        // 3. Rename each temporary file over its target: each file switches from
-        //    old to new contents atomically; a crash here leaves some renamed, some not.
-        for (tmp, (target, _)) in ready.iter().zip(&targets) {
-            fs::rename(tmp, target).map_err(|e| with_path(e, target))?;
-        }
-        // 4. Fsync each directory once, making the renames and new directories durable.
-        for dir in &to_sync {
-            sync_dir(dir)?;
-        }
+        // 3. The directories, making the rename (and any new directory) durable.
+        each_at_once(&to_sync, |dir| sync_dir(dir))?;
+        self.durable_dirs().extend(newly_durable);
+        Ok(())
+    }
+
+    /// Writes the files in place, each on its own thread so that the file system
+    /// commits them together, then fsyncs their directories together. The log only
+    /// ever puts files at paths its committed checkpoint does not refer to (new full
+    /// tiles, partial tiles of a new width): a crash midway leaves unreferenced files
+    /// that the next append overwrites, and the checkpoint (written with `put`, after
+    /// this returns) is what makes them part of the log.
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        let (targets, to_sync, newly_durable) = self.directories(&paths)?;
+        let writes: Vec<(&PathBuf, &[u8])> = targets
+            .iter()
+            .zip(files)
+            .map(|(target, (_, data))| (target, *data))
+            .collect();
+        each_at_once(&writes, |(target, data)| write_in_place(target, data))?;
+        each_at_once(&to_sync, |dir| sync_dir(dir))?;
         self.durable_dirs().extend(newly_durable);
         Ok(())
     }
@@ -308,8 +322,8 @@ impl TileStore for FsTileStore {
 /// process had died just before it: that write and every write after it fail and
 /// change nothing, until [`restart`](MemTileStore::restart). Writes are puts (each file
 /// of a `put_many` counts as one, written one by one, so a crash inside it leaves the
-/// earlier files written) and deletes. Puts are atomic per file, as the contract
-/// requires.
+/// earlier files written) and deletes. A `put` is atomic, as the contract requires; a
+/// file of a `put_many` that the crash hits is left torn: its first half written.
 #[derive(Debug, Clone, Default)]
 pub struct MemTileStore {
     inner: Arc<Mutex<MemInner>>,
@@ -408,6 +422,24 @@ impl TileStore for MemTileStore {
         inner.puts += 1;
         inner.write_allowed()?;
         inner.files.insert(path.to_owned(), data.to_vec());
+        Ok(())
+    }
+
+    fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        for (path, data) in files {
+            check_path(path)?;
+            let mut inner = self.lock();
+            inner.puts += 1;
+            let running = !inner.crashed;
+            if let Err(crash) = inner.write_allowed() {
+                if running {
+                    let torn = data[..data.len() / 2].to_vec();
+                    inner.files.insert((*path).to_owned(), torn);
+                }
+                return Err(crash);
+            }
+            inner.files.insert((*path).to_owned(), data.to_vec());
+        }
         Ok(())
     }
 

@@ -68,6 +68,10 @@ pub struct Log<S: TileStore> {
     /// is written in full. Partial tiles of earlier processes, and leftovers of
     /// uncommitted appends, are not tracked and stay as unreferenced files.
     partial_widths: Vec<Vec<u32>>,
+    /// When set, superseded partial tiles wait in `superseded` for
+    /// [`Log::remove_superseded`] instead of being deleted inside the append.
+    defer_cleanup: bool,
+    superseded: Vec<String>,
     /// Set while an append writes; left set if it failed midway.
     poisoned: bool,
 }
@@ -179,6 +183,8 @@ impl<S: TileStore> Log<S> {
             root,
             checkpoint,
             partial_widths,
+            defer_cleanup: false,
+            superseded: Vec::new(),
             poisoned: false,
         })
     }
@@ -270,7 +276,10 @@ impl<S: TileStore> Log<S> {
         self.checkpoint = note.clone();
         // Step 3: delete partial tiles that full tiles have replaced. Best effort:
         // dying here, or a failed delete, only leaves files no checkpoint refers to.
-        self.delete_superseded_partials(old_size, new_size);
+        self.note_superseded_partials(old_size, new_size);
+        if !self.defer_cleanup {
+            self.remove_superseded();
+        }
 
         Ok(AppendOutcome {
             first_index: old_size,
@@ -284,7 +293,7 @@ impl<S: TileStore> Log<S> {
     /// After the commit from `old_size` to `new_size`: forgets the partial tiles of
     /// every tile that is now full (tlog-tiles allows deleting a partial tile once its
     /// full tile is available), and remembers the new partial tiles.
-    fn delete_superseded_partials(&mut self, old_size: u64, new_size: u64) {
+    fn note_superseded_partials(&mut self, old_size: u64, new_size: u64) {
         for level in 0..MAX_LEVELS {
             if hashes_at_level(old_size, level) == hashes_at_level(new_size, level) {
                 continue;
@@ -295,9 +304,10 @@ impl<S: TileStore> Log<S> {
             let old_index = partial_index(old_size, level);
             if partial_index(new_size, level) != old_index {
                 for width in std::mem::take(widths) {
-                    let _ = self.store.delete(&tile_path(level as u8, old_index, width));
+                    self.superseded
+                        .push(tile_path(level as u8, old_index, width));
                     if level == 0 {
-                        let _ = self.store.delete(&entries_path(old_index, width));
+                        self.superseded.push(entries_path(old_index, width));
                     }
                 }
             }
@@ -305,6 +315,20 @@ impl<S: TileStore> Log<S> {
             if width > 0 {
                 widths.push(width);
             }
+        }
+    }
+
+    /// Leaves the deletion of superseded partial tiles to [`Log::remove_superseded`],
+    /// so that a writer can acknowledge a commit before it spends time on cleanup.
+    pub fn defer_cleanup(&mut self) {
+        self.defer_cleanup = true;
+    }
+
+    /// Deletes the partial tiles that full tiles have superseded (best effort: a file
+    /// left behind is never referenced again).
+    pub fn remove_superseded(&mut self) {
+        for path in std::mem::take(&mut self.superseded) {
+            let _ = self.store.delete(&path);
         }
     }
 
