@@ -20,6 +20,17 @@ use crate::state::{
 };
 
 const APPLIED: &[u8] = b"m/applied";
+/// The ledger's last synced checkpoint (see `Registry::sync`).
+const BASE: &[u8] = b"m/base";
+/// Prefix of the write-ahead entries: `w/` and the leaf index, 8 bytes big-endian.
+const WAL: &[u8] = b"w/";
+
+/// The key of the write-ahead entry at `leaf`.
+pub(crate) fn wal_key(leaf: u64) -> Vec<u8> {
+    let mut key = WAL.to_vec();
+    key.extend_from_slice(&leaf.to_be_bytes());
+    key
+}
 
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +76,37 @@ impl Index {
         Ok(())
     }
 
+    /// The write-ahead entries, in leaf order: entries committed since the ledger's
+    /// last sync.
+    pub(crate) fn wal(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), IndexError>> + '_ {
+        self.db.scan_prefix(WAL).map(|item| {
+            let (key, value) = item?;
+            let leaf = key
+                .get(WAL.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(u64::MAX, u64::from_be_bytes);
+            Ok((leaf, value.to_vec()))
+        })
+    }
+
+    /// The ledger's last synced checkpoint.
+    pub(crate) fn base(&self) -> Result<Option<Vec<u8>>, IndexError> {
+        Ok(self.db.get(BASE)?.map(|v| v.to_vec()))
+    }
+
+    /// Records `checkpoint` (of tree size `size`) as the synced base and drops the
+    /// write-ahead entries below `size`, atomically.
+    pub(crate) fn set_base(&self, checkpoint: &[u8], size: u64) -> Result<(), IndexError> {
+        let mut batch = sled::Batch::default();
+        for item in self.db.range(wal_key(0)..wal_key(size)) {
+            batch.remove(item?.0);
+        }
+        batch.insert(BASE, checkpoint);
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Removes everything, for a rebuild.
     pub(crate) fn clear(&self) -> Result<(), IndexError> {
         self.db.clear()?;
@@ -78,7 +120,9 @@ impl Index {
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), IndexError>> + '_ {
         self.db
             .iter()
-            .filter(|item| !matches!(item, Ok((k, _)) if k.as_ref() == APPLIED))
+            .filter(
+                |item| !matches!(item, Ok((k, _)) if k.starts_with(b"m/") || k.starts_with(WAL)),
+            )
             .map(|item| {
                 item.map(|(k, v)| (k.to_vec(), v.to_vec()))
                     .map_err(IndexError)

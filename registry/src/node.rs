@@ -21,13 +21,13 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use medid_did::{DidKey, KeyPair};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::index::{Index, IndexError};
+use crate::index::{Index, IndexError, wal_key};
 use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
 use crate::state::{Changes, Overlay, apply};
@@ -203,39 +203,23 @@ pub struct Committed {
     pub changed: Vec<String>,
 }
 
-/// A batch whose entries are durable in the ledger, waiting for the index.
-#[derive(Debug)]
-pub(crate) struct Staged {
-    /// The index writes of the batch (shared with the next batch, which reads
-    /// through them until they are in the index).
-    pub(crate) changes: Arc<Changes>,
-    /// The ledger's size after the batch; `None` when nothing was logged.
-    tree_size: Option<u64>,
-    /// The answers, to be given once the index holds the changes.
-    pub(crate) committed: Committed,
-}
-
-impl Staged {
-    /// Step 3 of a group commit: the index, one atomic sled batch with the new applied
-    /// size, flushed. If the process dies before the flush, `open` finds the index
-    /// behind the ledger and replays the missing entries. After this, everything the
-    /// answers acknowledge is in the ledger and the index.
-    pub(crate) fn index(&self, index: &Index) -> Result<(), RegistryError> {
-        if let Some(size) = self.tree_size {
-            index.commit(&self.changes, size)?;
-        }
-        Ok(())
-    }
-}
-
 /// A node's registry, opened for writing. Holds the data directory's lock.
 pub struct Registry {
     dir: PathBuf,
     config: NodeConfig,
     log: Log<FsTileStore>,
     index: Index,
+    /// The ledger size at the last [`Registry::sync`], and when that was.
+    synced: (u64, Instant),
+    /// Whether dropping the registry syncs the ledger (see [`Registry::abandon`]).
+    sync_on_drop: bool,
     _lock: File,
 }
+
+/// How many entries may wait in the write-ahead log before the ledger is synced.
+const SYNC_ENTRIES: u64 = 8192;
+/// How long entries may wait in the write-ahead log before the ledger is synced.
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Registry {
     /// Creates a node in `dir`: node key, configuration, an empty signed ledger. With
@@ -306,21 +290,24 @@ impl Registry {
                 .map_err(|e| RegistryError::Config(format!("{}: {e}", config_path.display())))?;
         let node_key = KeyPair::read_file(&dir.join("node.key"))
             .map_err(|e| RegistryError::Config(e.to_string()))?;
-        let mut log = Log::open(
-            open_store(dir)?,
-            config.name.clone(),
-            node_key.signing_key().clone(),
-        )?;
-        // Superseded partial tiles are deleted after writers are answered (`tidy`).
-        log.defer_cleanup();
         let index = Index::open(&dir.join("index"))?;
+        let log = open_log(
+            open_store(dir)?,
+            &config.name,
+            node_key.signing_key(),
+            &index,
+        )?;
         let mut registry = Self {
             dir: dir.to_owned(),
             config,
             log,
             index,
+            synced: (0, Instant::now()),
+            sync_on_drop: true,
             _lock: lock,
         };
+        registry.log.defer_sync();
+        registry.sync()?;
         registry.catch_up()?;
         Ok(registry)
     }
@@ -364,45 +351,60 @@ impl Registry {
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
-        let committed = self.sequence_reporting(batch);
-        self.tidy();
-        committed.map(|c| c.answers)
+        let committed = self.sequence_reporting(batch)?;
+        self.sync_when_due()?;
+        Ok(committed.answers)
     }
 
-    /// Deletes the ledger's partial tiles that full tiles superseded in earlier
-    /// commits; [`Registry::sequence_reporting`] leaves that until its writers have
-    /// their answers.
-    pub fn tidy(&mut self) {
-        self.log.remove_superseded();
+    /// Makes the ledger's files durable and empties the write-ahead log (see
+    /// [`Registry::sequence_reporting`]). Commits do it by themselves every few
+    /// thousand entries or [`SYNC_INTERVAL`]; a writer that goes idle calls it.
+    pub fn sync(&mut self) -> Result<(), RegistryError> {
+        let size = self.log.size();
+        // Step 1: every tile and bundle written since the last sync, fsync'd. Dying
+        // here changes nothing: `open` still starts from the previous base.
+        self.log.sync()?;
+        // Step 2: the new base checkpoint, and the write-ahead entries it covers
+        // dropped, in one atomic index batch. Dying before it lands: as in step 1.
+        self.index.set_base(self.log.checkpoint(), size)?;
+        self.synced = (size, Instant::now());
+        Ok(())
+    }
+
+    /// Closes the registry as a crash would: without syncing the ledger, so that the
+    /// next `open` recovers from the write-ahead log. For crash tests.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.sync_on_drop = false;
+    }
+
+    /// [`Registry::sync`] if entries have waited in the write-ahead log long enough,
+    /// or enough of them.
+    pub fn sync_when_due(&mut self) -> Result<(), RegistryError> {
+        let (synced, at) = self.synced;
+        let waiting = self.log.size().saturating_sub(synced);
+        if waiting >= SYNC_ENTRIES || (waiting > 0 && at.elapsed() >= SYNC_INTERVAL) {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// [`Registry::sequence`], also giving the index keys the batch changed
     /// (`i/<identifier>`, `p/<prefix>`, `d/<did>`, …), so caches can drop what they say.
+    ///
+    /// One fsync makes a group durable: the index changes and the entries themselves
+    /// (as a write-ahead log, `w/<leaf index>`) go into one atomic sled batch, flushed
+    /// before anything is published. The ledger's tiles and checkpoint are then written
+    /// without waiting for the disk and made durable every few thousand entries
+    /// ([`Registry::sync`]), which drops the write-ahead entries they cover. After a
+    /// crash, `open` starts the ledger again from the last synced checkpoint and
+    /// appends the write-ahead entries: the same entries give the same tree and the
+    /// same signed checkpoints, so nothing acknowledged or published is lost or forked.
     pub fn sequence_reporting(
         &mut self,
         batch: Vec<Result<Prepared, OpError>>,
     ) -> Result<Committed, RegistryError> {
-        let staged = self.stage(batch, None)?;
-        staged.index(&self.index)?;
-        Ok(staged.committed)
-    }
-
-    /// The ledger half of a group commit: checks every operation of the batch against
-    /// the state (the index seen through `pending`, the changes of an earlier batch
-    /// not yet in it), writes the restricted payloads and appends the accepted entries
-    /// to the ledger. When this returns they are durable, but not yet in the index:
-    /// [`Staged::index`] finishes the commit, and only then may writers be answered.
-    pub(crate) fn stage(
-        &mut self,
-        batch: Vec<Result<Prepared, OpError>>,
-        pending: Option<&Changes>,
-    ) -> Result<Staged, RegistryError> {
         let first = self.log.size();
-        let empty = Changes::default();
-        let base = Overlay {
-            base: &self.index,
-            changes: pending.unwrap_or(&empty),
-        };
         let mut changes = Changes::default();
         let mut entries: Vec<Vec<u8>> = Vec::new();
         let mut payloads: Vec<RestrictedPayload> = Vec::new();
@@ -412,7 +414,7 @@ impl Registry {
                 let leaf = first + entries.len() as u64;
                 let mut mine = Changes::default();
                 let view = Overlay {
-                    base: &base,
+                    base: &self.index,
                     changes: &changes,
                 };
                 apply(&view, &mut mine, &p.op, leaf, &self.config.admin)?;
@@ -430,13 +432,9 @@ impl Registry {
                 .filter_map(Result::err)
                 .map(Err)
                 .collect();
-            return Ok(Staged {
-                changes: Arc::new(changes),
-                tree_size: None,
-                committed: Committed {
-                    answers: refusals,
-                    changed: Vec::new(),
-                },
+            return Ok(Committed {
+                answers: refusals,
+                changed: Vec::new(),
             });
         }
         let changed: Vec<String> = changes
@@ -451,11 +449,22 @@ impl Registry {
         for payload in &payloads {
             self.write_payload(payload)?;
         }
-        // Step 2: the ledger. `append_batch` returns once the entries, tiles and the new
-        // checkpoint are durable. If the process dies before the checkpoint is written,
-        // the entries are not part of the log and were never acknowledged; if it dies
-        // after, the ledger holds them and `open` replays them into the index.
+        // Step 2, the commit point: the index changes, the entries as write-ahead
+        // entries and the new applied size, one atomic sled batch, flushed. Dying
+        // before the flush: nothing of the batch is anywhere that counts (files the
+        // ledger may hold beyond its base are rewritten at `open`), and no writer was
+        // answered. Dying after it: `open` appends the write-ahead entries to the
+        // ledger again; the batch is committed even though no writer was answered.
+        let size = first + entries.len() as u64;
+        for (leaf, entry) in (first..size).zip(&entries) {
+            changes.writes.insert(wal_key(leaf), Some(entry.clone()));
+        }
+        self.index.commit(&changes, size)?;
+        // Step 3: the ledger's tiles and checkpoint, written without waiting for the
+        // disk (step 2 made the entries durable). From here the checkpoint may be
+        // served: every entry it covers is in the write-ahead log or synced.
         let appended = self.log.append_batch(&entries)?;
+        // Step 4: acknowledge. Everything acknowledged is in the index and durable.
         let answers = outcomes
             .into_iter()
             .map(|o| {
@@ -466,11 +475,7 @@ impl Registry {
                 })
             })
             .collect();
-        Ok(Staged {
-            changes: Arc::new(changes),
-            tree_size: Some(appended.tree_size),
-            committed: Committed { answers, changed },
-        })
+        Ok(Committed { answers, changed })
     }
 
     /// Erases the payload of a restricted value; the ledger's commitment stays.
@@ -544,9 +549,12 @@ impl Registry {
 
     /// Rebuilds the index from the ledger; returns the number of entries replayed.
     pub fn reindex(&mut self) -> Result<u64, RegistryError> {
+        // The write-ahead entries live in the index: sync them into the ledger first.
+        self.sync()?;
         self.index.clear()?;
         let size = self.log.size();
         self.replay(0..size)?;
+        self.sync()?;
         Ok(size)
     }
 
@@ -623,6 +631,52 @@ fn log_index_of(value: &[u8]) -> Option<u64> {
     serde_json::from_slice::<serde_json::Value>(value)
         .ok()
         .and_then(|v| v.get("log_index").and_then(serde_json::Value::as_u64))
+}
+
+impl Drop for Registry {
+    /// Syncs the ledger on the way out, so that the next start has nothing to replay.
+    /// A failure is left to that start, which recovers from the write-ahead log.
+    fn drop(&mut self) {
+        if self.sync_on_drop {
+            let _ = self.sync();
+        }
+    }
+}
+
+/// Opens the ledger. When the index holds write-ahead entries (a group was committed
+/// after the last sync), starts from the last synced checkpoint, whose files are all
+/// durable, and appends them again, durably; whatever the ledger's files held beyond
+/// that base is ignored and overwritten.
+fn open_log(
+    store: FsTileStore,
+    name: &str,
+    key: &ed25519_dalek::SigningKey,
+    index: &Index,
+) -> Result<Log<FsTileStore>, RegistryError> {
+    let wal = index.wal().collect::<Result<Vec<_>, _>>()?;
+    if wal.is_empty() {
+        return Ok(Log::open(store, name.to_owned(), key.clone())?);
+    }
+    let base = index.base()?.ok_or_else(|| {
+        RegistryError::Config("the index holds write-ahead entries but no synced checkpoint".into())
+    })?;
+    let mut log = Log::open_at(store, name.to_owned(), key.clone(), base)?;
+    let base_size = log.size();
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    let later = wal.into_iter().filter(|(leaf, _)| *leaf >= base_size);
+    for (expected, (leaf, entry)) in (base_size..).zip(later) {
+        if leaf != expected {
+            return Err(RegistryError::BadEntry {
+                index: expected,
+                reason: "missing from the write-ahead log".into(),
+            });
+        }
+        pending.push(entry);
+    }
+    for chunk in pending.chunks(crate::MAX_GROUP) {
+        log.append_batch(chunk)?;
+    }
+    Ok(log)
 }
 
 fn lock(dir: &Path) -> Result<File, RegistryError> {

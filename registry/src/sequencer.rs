@@ -8,18 +8,19 @@
 //! [`MAX_GROUP`] operations — as one batch ([`Registry::sequence`]) and answers each
 //! writer with its receipt or refusal once the batch is durable.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::index::Index;
 use crate::node::{
-    Committed, DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError, Staged,
+    Committed, DEFAULT_CLOCK_WINDOW, Prepared, Receipt, Registry, RegistryError, SYNC_INTERVAL,
 };
 use crate::op::{OpError, Submission};
-use crate::state::Changes;
 
 /// The most operations committed together.
 pub const MAX_GROUP: usize = 4096;
@@ -55,6 +56,8 @@ struct Check {
 #[derive(Clone)]
 pub struct Sequencer {
     checks: mpsc::Sender<Check>,
+    /// Submissions not yet through a checker.
+    checking: Arc<AtomicUsize>,
     index: Index,
 }
 
@@ -64,7 +67,7 @@ fn stopped() -> SubmitError {
 
 /// A checker thread: prepares submissions and hands them to the sequencer, until every
 /// [`Sequencer`] handle is gone.
-fn check(checks: &Mutex<mpsc::Receiver<Check>>, queue: &mpsc::Sender<Job>) {
+fn check(checks: &Mutex<mpsc::Receiver<Check>>, queue: &mpsc::Sender<Job>, checking: &AtomicUsize) {
     loop {
         let next = match checks.lock() {
             Ok(receiver) => receiver.recv(),
@@ -77,6 +80,7 @@ fn check(checks: &Mutex<mpsc::Receiver<Check>>, queue: &mpsc::Sender<Job>) {
         if let Err(mpsc::SendError(job)) = queue.send(Job { prepared, reply }) {
             let _ = job.reply.send(Err(stopped()));
         }
+        checking.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -108,24 +112,36 @@ impl Sequencer {
         let (queue, jobs) = mpsc::channel::<Job>();
         let (checks, pending) = mpsc::channel::<Check>();
         let pending = Arc::new(Mutex::new(pending));
+        let checking = Arc::new(AtomicUsize::new(0));
         let checkers = std::thread::available_parallelism().map_or(2, usize::from);
         for n in 0..checkers {
             let (pending, queue) = (Arc::clone(&pending), queue.clone());
+            let checking = Arc::clone(&checking);
             // A checker that cannot start leaves the others; with none, submissions
             // are answered "stopped".
             let _ = std::thread::Builder::new()
                 .name(format!("medid-check-{n}"))
-                .spawn(move || check(&pending, &queue));
+                .spawn(move || check(&pending, &queue, &checking));
         }
         drop(queue);
         let index = registry.index().clone();
         let thread = std::thread::Builder::new()
             .name("medid-sequencer".into())
-            .spawn(move || run(registry, jobs, on_commit));
+            .spawn({
+                let checking = Arc::clone(&checking);
+                move || run(registry, jobs, &checking, on_commit)
+            });
         // Spawning a thread fails only when the OS is out of resources.
         #[allow(clippy::expect_used)]
         let thread = thread.expect("cannot start the sequencer thread");
-        (Self { checks, index }, SequencerThread { thread })
+        (
+            Self {
+                checks,
+                checking,
+                index,
+            },
+            SequencerThread { thread },
+        )
     }
 
     /// The index, for reads.
@@ -141,7 +157,9 @@ impl Sequencer {
             submission: submission.clone(),
             reply,
         };
+        self.checking.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::SendError(check)) = self.checks.send(check) {
+            self.checking.fetch_sub(1, Ordering::AcqRel);
             let _ = check.reply.send(Err(stopped()));
         }
         answer
@@ -155,89 +173,76 @@ impl Sequencer {
     }
 }
 
-/// A batch durable in the ledger, on its way to the index thread with the writers
-/// waiting for it.
-struct Indexing {
-    staged: Staged,
-    replies: Vec<oneshot::Sender<Answer>>,
-}
+/// How long a group waits for submissions still being checked to join it.
+const LINGER: Duration = Duration::from_millis(2);
 
-/// The sequencer's loop: checks each group against the state and appends it to the
-/// ledger, then hands it to the index thread, which writes the index and answers the
-/// writers. The two run side by side: while one group's index is written and flushed,
-/// the next group is checked and logged. The next group sees the state through the
-/// changes of the one in flight (`pending`); handing a group over waits until the
-/// index thread has finished the one before, so at most one is ever in flight.
+/// The sequencer's loop: takes everything queued as one group — waiting up to
+/// [`LINGER`] for submissions still in a checker, since every commit costs an fsync
+/// however small — commits it, answers its writers. Syncs the ledger when due, and
+/// whenever no writer has come for [`SYNC_INTERVAL`].
 fn run(
     mut registry: Registry,
     jobs: mpsc::Receiver<Job>,
-    on_commit: impl Fn(&[String]) + Send + 'static,
+    checking: &AtomicUsize,
+    on_commit: impl Fn(&[String]),
 ) -> Registry {
-    let (to_index, batches) = mpsc::sync_channel::<Indexing>(0);
-    let index = registry.index().clone();
-    let indexer = std::thread::Builder::new()
-        .name("medid-indexer".into())
-        .spawn(move || write_index(&index, &batches, on_commit));
-    // Spawning a thread fails only when the OS is out of resources.
-    #[allow(clippy::expect_used)]
-    let indexer = indexer.expect("cannot start the index thread");
-    let mut pending: Option<Arc<Changes>> = None;
-    while let Ok(first) = jobs.recv() {
+    loop {
+        let first = match jobs.recv_timeout(SYNC_INTERVAL) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if registry.sync_when_due().is_err() {
+                    break;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut group = vec![first];
+        let deadline = Instant::now() + LINGER;
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
                 Ok(job) => group.push(job),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if checking.load(Ordering::Acquire) == 0 || left.is_zero() {
+                        break;
+                    }
+                    match jobs.recv_timeout(left) {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
             }
         }
         let (prepared, replies): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.prepared, j.reply)).unzip();
-        match registry.stage(prepared, pending.as_deref()) {
-            Ok(staged) => {
-                let changes = Arc::clone(&staged.changes);
-                if let Err(mpsc::SendError(lost)) = to_index.send(Indexing { staged, replies }) {
-                    // The index thread stopped on a failed write: the index is behind
-                    // the ledger until the next start replays it. Stop here too.
-                    fail(lost.replies, "the index could not be written");
+        match registry.sequence_reporting(prepared) {
+            Ok(Committed { answers, changed }) => {
+                if !changed.is_empty() {
+                    on_commit(&changed);
+                }
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer.map_err(SubmitError::Refused));
+                }
+                // A ledger that cannot be synced cannot take more: stop, and let the
+                // next start recover from the write-ahead log.
+                if registry.sync_when_due().is_err() {
                     break;
                 }
-                pending = Some(changes);
-                registry.tidy();
             }
             Err(error) => {
-                fail(replies, &error.to_string());
-                if matches!(error, RegistryError::Log(_)) {
-                    // The ledger refuses further appends after a failed write; stop.
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Failed(message.clone())));
+                }
+                if matches!(error, RegistryError::Log(_) | RegistryError::Index(_)) {
+                    // After a failed write the ledger or the index is in an unknown
+                    // state until reopened; stop.
                     break;
                 }
             }
         }
     }
-    drop(to_index);
-    let _ = indexer.join();
     registry
-}
-
-/// The index thread: writes each staged group into the index, tells `on_commit` what
-/// changed, answers the writers. Stops at the first failed write.
-fn write_index(index: &Index, batches: &mpsc::Receiver<Indexing>, on_commit: impl Fn(&[String])) {
-    while let Ok(Indexing { staged, replies }) = batches.recv() {
-        if let Err(error) = staged.index(index) {
-            fail(replies, &error.to_string());
-            return;
-        }
-        let Committed { answers, changed } = staged.committed;
-        if !changed.is_empty() {
-            on_commit(&changed);
-        }
-        for (reply, answer) in replies.into_iter().zip(answers) {
-            let _ = reply.send(answer.map_err(SubmitError::Refused));
-        }
-    }
-}
-
-fn fail(replies: Vec<oneshot::Sender<Answer>>, message: &str) {
-    for reply in replies {
-        let _ = reply.send(Err(SubmitError::Failed(message.to_owned())));
-    }
 }

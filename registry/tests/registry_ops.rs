@@ -544,3 +544,71 @@ fn concurrent_writers_share_commits_and_lose_nothing() {
     drop(registry);
     assert!(Registry::open(&path).unwrap().verify().is_ok());
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for file in walk(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_groups_survive_losing_every_unsynced_ledger_write() {
+    let cssd = KeyPair::generate();
+    let mut node = Node::with_prefix(&cssd);
+    node.submit(
+        "identifier.register",
+        json!({"id": "86.1000/PKG-A", "values": [url(1, "https://a.example/a")]}),
+        &[&cssd],
+    )
+    .unwrap();
+    node.registry.sync().unwrap();
+    // The ledger as the disk holds it at the sync: everything later is unsynced.
+    let snapshot = tempfile::tempdir().unwrap();
+    copy_dir(&node.path.join("log"), snapshot.path());
+    let batch: Vec<Submission> = (0..300)
+        .map(|i| Submission {
+            operation: sign(&draft("identifier.register", json!({"id": format!("86.1000/PKG-{i}"), "values": [url(1, &format!("https://a.example/{i}"))]})), &[&cssd]).unwrap(),
+            restricted: vec![],
+        })
+        .collect();
+    let receipts: Vec<Receipt> = node
+        .registry
+        .submit(&batch)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let last = receipts.last().unwrap().clone();
+    let Node {
+        _dir,
+        path,
+        registry,
+        ..
+    } = node;
+    registry.abandon();
+    // Power loss: every ledger write since the sync is gone, and the checkpoint
+    // file is torn.
+    std::fs::remove_dir_all(path.join("log")).unwrap();
+    copy_dir(snapshot.path(), &path.join("log"));
+    std::fs::write(path.join("log/checkpoint"), b"torn").unwrap();
+
+    let registry = Registry::open(&path).unwrap();
+    assert_eq!(registry.log().size(), last.tree_size);
+    for receipt in &receipts {
+        let entry = registry.log().entry(receipt.leaf_index).unwrap();
+        assert_eq!(medid_registry::log::leaf_hash(&entry), receipt.entry_hash);
+    }
+    assert_eq!(registry.verify().unwrap(), last.tree_size);
+    let record = registry
+        .index()
+        .identifier(&Identifier::parse("86.1000/PKG-299").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.log_index, last.leaf_index);
+    drop(registry);
+    // Reopened after a clean close: nothing left to replay, same ledger.
+    let registry = Registry::open(&path).unwrap();
+    assert_eq!(registry.verify().unwrap(), last.tree_size);
+}

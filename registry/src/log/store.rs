@@ -49,6 +49,25 @@ pub trait TileStore {
         Ok(())
     }
 
+    /// [`put_many`](TileStore::put_many) without waiting for the disk: the files are
+    /// durable only after the next [`sync`](TileStore::sync).
+    fn put_many_unsynced(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        self.put_many(files)
+    }
+
+    /// [`put`](TileStore::put) without waiting for the disk: atomic for readers, but
+    /// durable only after the next [`sync`](TileStore::sync).
+    fn put_unsynced(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.put(path, data)
+    }
+
+    /// Makes the files at `paths`, written unsynced, durable, with the directories
+    /// that lead to them; forgets about every other unsynced write.
+    fn sync(&self, paths: &[String]) -> io::Result<()> {
+        let _ = paths;
+        Ok(())
+    }
+
     /// The contents of the file at `path`, or `None` if there is none.
     fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
 
@@ -62,6 +81,15 @@ impl<T: TileStore + ?Sized> TileStore for &T {
     }
     fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
         (**self).put_many(files)
+    }
+    fn put_many_unsynced(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        (**self).put_many_unsynced(files)
+    }
+    fn put_unsynced(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        (**self).put_unsynced(path, data)
+    }
+    fn sync(&self, paths: &[String]) -> io::Result<()> {
+        (**self).sync(paths)
     }
     fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         (**self).get(path)
@@ -77,6 +105,15 @@ impl<T: TileStore + ?Sized> TileStore for Arc<T> {
     }
     fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
         (**self).put_many(files)
+    }
+    fn put_many_unsynced(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        (**self).put_many_unsynced(files)
+    }
+    fn put_unsynced(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        (**self).put_unsynced(path, data)
+    }
+    fn sync(&self, paths: &[String]) -> io::Result<()> {
+        (**self).sync(paths)
     }
     fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         (**self).get(path)
@@ -118,6 +155,15 @@ pub struct FsTileStore {
     root: PathBuf,
     /// Directories known to exist durably (their entries in their parents fsynced).
     durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    /// What unsynced writes left for the next `sync`.
+    unsynced: Arc<Mutex<Unsynced>>,
+}
+
+/// Directories created by unsynced writes since the last `sync`: their entries in
+/// their parents are not durable yet.
+#[derive(Debug, Default)]
+struct Unsynced {
+    new_dirs: BTreeSet<PathBuf>,
 }
 
 /// Distinguishes the temporary files of concurrent writes in one process.
@@ -134,7 +180,11 @@ impl FsTileStore {
             sync_dir(parent)?;
         }
         let durable_dirs = Arc::new(Mutex::new(HashSet::from([root.clone()])));
-        Ok(Self { root, durable_dirs })
+        Ok(Self {
+            root,
+            durable_dirs,
+            unsynced: Arc::default(),
+        })
     }
 
     /// The root directory.
@@ -146,6 +196,12 @@ impl FsTileStore {
     fn file(&self, path: &str) -> io::Result<PathBuf> {
         check_path(path)?;
         Ok(self.root.join(path))
+    }
+
+    fn unsynced(&self) -> MutexGuard<'_, Unsynced> {
+        self.unsynced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn durable_dirs(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
@@ -249,6 +305,15 @@ fn write_in_place(target: &Path, data: &[u8]) -> io::Result<()> {
     file.sync_all().map_err(|e| with_path(e, target))
 }
 
+/// Fsyncs a file written earlier; one deleted since needs nothing.
+fn sync_file(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_all().map_err(|e| with_path(e, path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(with_path(e, path)),
+    }
+}
+
 impl TileStore for FsTileStore {
     fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
         let (targets, to_sync, newly_durable) = self.directories(&[path])?;
@@ -286,6 +351,77 @@ impl TileStore for FsTileStore {
         each_at_once(&to_sync, |dir| sync_dir(dir))?;
         self.durable_dirs().extend(newly_durable);
         Ok(())
+    }
+
+    fn put_many_unsynced(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        let (targets, to_sync, newly_durable) = self.directories(&paths)?;
+        let _ = to_sync;
+        // Directories created here count as durable for later calls: the next `sync`
+        // fsyncs them (and their parents) before anything that needs them is relied on.
+        self.unsynced()
+            .new_dirs
+            .extend(newly_durable.iter().cloned());
+        self.durable_dirs().extend(newly_durable);
+        for (target, (_, data)) in targets.iter().zip(files) {
+            let mut file = File::create(target).map_err(|e| with_path(e, target))?;
+            file.write_all(data).map_err(|e| with_path(e, target))?;
+        }
+        Ok(())
+    }
+
+    fn put_unsynced(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        let (targets, to_sync, newly_durable) = self.directories(&[path])?;
+        let target = targets
+            .first()
+            .ok_or_else(|| io::Error::other("no target"))?;
+        let mut name = target.as_os_str().to_owned();
+        name.push(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = PathBuf::from(name);
+        let written = File::create(&tmp)
+            .and_then(|mut file| file.write_all(data))
+            .and_then(|()| fs::rename(&tmp, target));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(with_path(e, target));
+        }
+        let _ = to_sync;
+        self.unsynced()
+            .new_dirs
+            .extend(newly_durable.iter().cloned());
+        self.durable_dirs().extend(newly_durable);
+        Ok(())
+    }
+
+    fn sync(&self, paths: &[String]) -> io::Result<()> {
+        let new_dirs = std::mem::take(&mut self.unsynced().new_dirs);
+        let mut files = Vec::with_capacity(paths.len());
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for path in paths {
+            let file = self.file(path)?;
+            if let Some(dir) = file.parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+            files.push(file);
+        }
+        for dir in &new_dirs {
+            dirs.insert(dir.clone());
+            if let Some(parent) = dir.parent().filter(|p| p.starts_with(&self.root)) {
+                dirs.insert(parent.to_path_buf());
+            }
+        }
+        let dirs: Vec<PathBuf> = dirs.into_iter().filter(|d| d.exists()).collect();
+        let outcome = each_at_once(&files, |file| sync_file(file))
+            .and_then(|()| each_at_once(&dirs, |dir| sync_dir(dir)));
+        if outcome.is_err() {
+            // Sync those directories again next time.
+            self.unsynced().new_dirs.extend(new_dirs);
+        }
+        outcome
     }
 
     fn get(&self, path: &str) -> io::Result<Option<Vec<u8>>> {

@@ -68,10 +68,12 @@ pub struct Log<S: TileStore> {
     /// is written in full. Partial tiles of earlier processes, and leftovers of
     /// uncommitted appends, are not tracked and stay as unreferenced files.
     partial_widths: Vec<Vec<u32>>,
-    /// When set, superseded partial tiles wait in `superseded` for
-    /// [`Log::remove_superseded`] instead of being deleted inside the append.
-    defer_cleanup: bool,
+    /// Set by [`Log::defer_sync`]: appends do not fsync, [`Log::sync`] does.
+    deferred: bool,
+    /// Partial tiles superseded by full tiles, deleted once those are durable.
     superseded: Vec<String>,
+    /// The size at the last [`Log::sync`] (or open): every file it needs is durable.
+    synced: u64,
     /// Set while an append writes; left set if it failed midway.
     poisoned: bool,
 }
@@ -93,6 +95,52 @@ pub(crate) fn store_error(action: impl Into<String>) -> impl FnOnce(std::io::Err
         action: action.into(),
         source,
     }
+}
+
+/// The state at a stored checkpoint: its signature must verify, and the partial tiles
+/// and bundle at its size must reproduce its root.
+fn at_checkpoint<S: TileStore>(
+    store: &S,
+    note: Vec<u8>,
+    vkey: &str,
+) -> Result<(RightEdge, Hash, Vec<u8>), LogError> {
+    let cp = verify_checkpoint(&note, vkey)?;
+    let edge = load_right_edge(store, cp.size)?;
+    if edge.root() != cp.root {
+        return Err(LogError::RootMismatch { size: cp.size });
+    }
+    Ok((edge, cp.root, note))
+}
+
+/// The files a log of size `new` needs that a log of size `old` did not: the full
+/// tiles and bundles completed in between, and the partial ones at `new`.
+fn written_between(old: u64, new: u64) -> Vec<String> {
+    let mut paths = Vec::new();
+    if new <= old {
+        return paths;
+    }
+    for level in 0..MAX_LEVELS {
+        let hashes = hashes_at_level(new, level);
+        if hashes == 0 {
+            break;
+        }
+        let first_new = hashes_at_level(old, level) / u64::from(TILE_WIDTH);
+        let full = hashes / u64::from(TILE_WIDTH);
+        for index in first_new..full {
+            paths.push(tile_path(level as u8, index, TILE_WIDTH));
+            if level == 0 {
+                paths.push(entries_path(index, TILE_WIDTH));
+            }
+        }
+        let width = partial_width(new, level);
+        if width > 0 {
+            paths.push(tile_path(level as u8, full, width));
+            if level == 0 {
+                paths.push(entries_path(full, width));
+            }
+        }
+    }
+    paths
 }
 
 /// Reads a file the current checkpoint requires.
@@ -159,34 +207,59 @@ impl<S: TileStore> Log<S> {
                     .map_err(store_error("writing the first checkpoint"))?;
                 (RightEdge::empty(), EMPTY_ROOT, note)
             }
-            Some(note) => {
-                let cp = verify_checkpoint(&note, &vkey)?;
-                let edge = load_right_edge(&store, cp.size)?;
-                if edge.root() != cp.root {
-                    return Err(LogError::RootMismatch { size: cp.size });
-                }
-                (edge, cp.root, note)
-            }
+            Some(note) => at_checkpoint(&store, note, &vkey)?,
         };
+        Ok(Self::with_state(
+            store, origin, signer, vkey, edge, root, checkpoint,
+        ))
+    }
+
+    /// Opens the log in `store` at the checkpoint `note` rather than the stored one:
+    /// the files `note` needs must be durable (it was current at a [`Log::sync`]);
+    /// anything written after it is ignored, and the next append overwrites it.
+    pub fn open_at(
+        store: S,
+        origin: String,
+        signer: SigningKey,
+        note: Vec<u8>,
+    ) -> Result<Self, LogError> {
+        let vkey = verifier_key(&origin, &signer.verifying_key());
+        let (edge, root, checkpoint) = at_checkpoint(&store, note, &vkey)?;
+        Ok(Self::with_state(
+            store, origin, signer, vkey, edge, root, checkpoint,
+        ))
+    }
+
+    fn with_state(
+        store: S,
+        origin: String,
+        key: SigningKey,
+        vkey: String,
+        edge: RightEdge,
+        root: Hash,
+        checkpoint: Vec<u8>,
+    ) -> Self {
         let partial_widths = (0..MAX_LEVELS)
             .map(|level| match partial_width(edge.size(), level) {
                 0 => Vec::new(),
                 w => vec![w],
             })
             .collect();
-        Ok(Self {
+        let synced = edge.size();
+        Self {
             store,
             origin,
-            key: signer,
+            key,
             vkey,
             edge,
             root,
             checkpoint,
             partial_widths,
-            defer_cleanup: false,
+            deferred: false,
             superseded: Vec::new(),
+            synced,
             poisoned: false,
-        })
+        }
     }
 
     /// Number of entries in the log (the size of the last checkpoint).
@@ -258,18 +331,26 @@ impl<S: TileStore> Log<S> {
             .iter()
             .map(|f| (f.path.as_str(), f.data.as_slice()))
             .collect();
-        self.store.put_many(&refs).map_err(store_error(format!(
+        let written = if self.deferred {
+            self.store.put_many_unsynced(&refs)
+        } else {
+            self.store.put_many(&refs)
+        };
+        written.map_err(store_error(format!(
             "writing tiles for tree size {new_size}"
         )))?;
         // Step 2, the commit point: replace the checkpoint (atomic rename, fsynced).
         // Dying before the rename: as in step 1, the old size is recovered. Dying after
         // it: recovery finds the new checkpoint, and every file it needs was made
         // durable in step 1; the batch is committed even though the caller got no reply.
-        self.store
-            .put(CHECKPOINT_PATH, &note)
-            .map_err(store_error(format!(
-                "writing the checkpoint for tree size {new_size}"
-            )))?;
+        let written = if self.deferred {
+            self.store.put_unsynced(CHECKPOINT_PATH, &note)
+        } else {
+            self.store.put(CHECKPOINT_PATH, &note)
+        };
+        written.map_err(store_error(format!(
+            "writing the checkpoint for tree size {new_size}"
+        )))?;
         self.poisoned = false;
         self.edge = edge;
         self.root = root;
@@ -277,7 +358,7 @@ impl<S: TileStore> Log<S> {
         // Step 3: delete partial tiles that full tiles have replaced. Best effort:
         // dying here, or a failed delete, only leaves files no checkpoint refers to.
         self.note_superseded_partials(old_size, new_size);
-        if !self.defer_cleanup {
+        if !self.deferred {
             self.remove_superseded();
         }
 
@@ -318,15 +399,31 @@ impl<S: TileStore> Log<S> {
         }
     }
 
-    /// Leaves the deletion of superseded partial tiles to [`Log::remove_superseded`],
-    /// so that a writer can acknowledge a commit before it spends time on cleanup.
-    pub fn defer_cleanup(&mut self) {
-        self.defer_cleanup = true;
+    /// Defers durability to [`Log::sync`]: from now on, appends write the tiles and
+    /// the checkpoint without waiting for the disk, and superseded partial tiles are
+    /// kept until the next sync. For a caller that has made the entries durable
+    /// elsewhere first (a write-ahead log) and, after a crash, reopens the log at its
+    /// last synced checkpoint ([`Log::open_at`]) and appends them again.
+    pub fn defer_sync(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Makes every file written since the last sync durable; then the current
+    /// checkpoint can be reopened with [`Log::open_at`] after any crash. Deletes the
+    /// partial tiles that the now durable full tiles supersede.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        let size = self.size();
+        self.store
+            .sync(&written_between(self.synced, size))
+            .map_err(store_error("syncing the log to disk"))?;
+        self.synced = size;
+        self.remove_superseded();
+        Ok(())
     }
 
     /// Deletes the partial tiles that full tiles have superseded (best effort: a file
     /// left behind is never referenced again).
-    pub fn remove_superseded(&mut self) {
+    fn remove_superseded(&mut self) {
         for path in std::mem::take(&mut self.superseded) {
             let _ = self.store.delete(&path);
         }
