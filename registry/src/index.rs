@@ -22,14 +22,38 @@ use crate::state::{
 const APPLIED: &[u8] = b"m/applied";
 /// The ledger's last synced checkpoint (see `Registry::sync`).
 const BASE: &[u8] = b"m/base";
-/// Prefix of the write-ahead entries: `w/` and the leaf index, 8 bytes big-endian.
+/// Prefix of the write-ahead groups: `w/` and the leaf index of the group's first
+/// entry, 8 bytes big-endian; the value is each entry's length (4 bytes big-endian)
+/// followed by the entry.
 const WAL: &[u8] = b"w/";
 
-/// The key of the write-ahead entry at `leaf`.
-pub(crate) fn wal_key(leaf: u64) -> Vec<u8> {
+/// The write-ahead key and value of a group of entries starting at leaf `first`.
+pub(crate) fn wal_group(first: u64, entries: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    let mut value = Vec::with_capacity(entries.iter().map(|e| e.len() + 4).sum());
+    for entry in entries {
+        // A ledger entry is at most 64 KiB.
+        value.extend_from_slice(&(entry.len() as u32).to_be_bytes());
+        value.extend_from_slice(entry);
+    }
+    (wal_key(first), value)
+}
+
+fn wal_key(leaf: u64) -> Vec<u8> {
     let mut key = WAL.to_vec();
     key.extend_from_slice(&leaf.to_be_bytes());
     key
+}
+
+/// Splits a write-ahead group back into its entries; `None` if it is malformed.
+fn wal_entries(mut value: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut entries = Vec::new();
+    while !value.is_empty() {
+        let (len, rest) = value.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        entries.push(rest.get(..len)?.to_vec());
+        value = rest.get(len..)?;
+    }
+    Some(entries)
 }
 
 /// Why the index could not be read or written.
@@ -76,17 +100,22 @@ impl Index {
         Ok(())
     }
 
-    /// The write-ahead entries, in leaf order: entries committed since the ledger's
-    /// last sync.
-    pub(crate) fn wal(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), IndexError>> + '_ {
-        self.db.scan_prefix(WAL).map(|item| {
+    /// The write-ahead entries with their leaf indexes, in order: the entries
+    /// committed since the ledger's last sync. A malformed group is an error.
+    pub(crate) fn wal(&self) -> Result<Vec<(u64, Vec<u8>)>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(WAL) {
             let (key, value) = item?;
-            let leaf = key
+            let first = key
                 .get(WAL.len()..)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(u64::MAX, u64::from_be_bytes);
-            Ok((leaf, value.to_vec()))
-        })
+                .map(u64::from_be_bytes);
+            let (Some(first), Some(entries)) = (first, wal_entries(&value)) else {
+                return Err(IndexError(sled::Error::Corruption { at: None, bt: () }));
+            };
+            out.extend((first..).zip(entries));
+        }
+        Ok(out)
     }
 
     /// The ledger's last synced checkpoint.

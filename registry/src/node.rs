@@ -27,7 +27,7 @@ use medid_did::{DidKey, KeyPair};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::index::{Index, IndexError, wal_key};
+use crate::index::{Index, IndexError, wal_group};
 use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
 use crate::state::{Changes, Overlay, apply};
@@ -456,9 +456,8 @@ impl Registry {
         // answered. Dying after it: `open` appends the write-ahead entries to the
         // ledger again; the batch is committed even though no writer was answered.
         let size = first + entries.len() as u64;
-        for (leaf, entry) in (first..size).zip(&entries) {
-            changes.writes.insert(wal_key(leaf), Some(entry.clone()));
-        }
+        let (key, group) = wal_group(first, &entries);
+        changes.writes.insert(key, Some(group));
         self.index.commit(&changes, size)?;
         // Step 3: the ledger's tiles and checkpoint, written without waiting for the
         // disk (step 2 made the entries durable). From here the checkpoint may be
@@ -653,7 +652,7 @@ fn open_log(
     key: &ed25519_dalek::SigningKey,
     index: &Index,
 ) -> Result<Log<FsTileStore>, RegistryError> {
-    let wal = index.wal().collect::<Result<Vec<_>, _>>()?;
+    let wal = index.wal()?;
     if wal.is_empty() {
         return Ok(Log::open(store, name.to_owned(), key.clone())?);
     }
