@@ -50,7 +50,6 @@ const QUANTITY: &[Order] = &[Order(
     "quantityElement",
     &[Order("epcClass", &[]), Order("quantity", &[]), Order("uom", &[])],
 )];
-const TYPED_VALUE: &[Order] = &[Order("item", &[])];
 const SENSOR_METADATA: &[Order] = &[
     Order("time", &[]),
     Order("startTime", &[]),
@@ -118,9 +117,6 @@ const EVENT_ORDER: &[Order] = &[
     ),
     Order("readPoint", &[Order("id", &[])]),
     Order("bizLocation", &[Order("id", &[])]),
-    Order("bizTransactionList", TYPED_VALUE),
-    Order("sourceList", TYPED_VALUE),
-    Order("destinationList", TYPED_VALUE),
     Order("sensorElementList", SENSOR_ELEMENT),
 ];
 
@@ -241,8 +237,10 @@ fn to_nodes(key: &str, value: &Value, ns: &BTreeMap<String, String>) -> Vec<Node
     }
 }
 
-/// An item of a standard list. Typed values (`{"type": …, "bizTransaction": …}`)
-/// become `type=…` followed by the value, so that the type sorts first.
+/// An item of a standard list. Typed values (`{"type": …, "bizTransaction": …}`) of
+/// `bizTransactionList`, `sourceList` and `destinationList` become `type=…` followed
+/// by the value (the type first, as CBV fixes it); they take their place among the
+/// other elements, sorted, after the ordered fields.
 fn typed_item(list: &str, child: &str, item: &Value, ns: &BTreeMap<String, String>) -> Vec<Node> {
     match item {
         Value::Object(map) if child == "item" => {
@@ -372,6 +370,9 @@ fn generic(children: &[Node]) -> String {
     let mut values: Vec<String> = children
         .iter()
         .map(|child| {
+            if child.name.is_empty() {
+                return child.text.clone();
+            }
             let mut text = child.name.clone();
             let value = child.text.trim();
             if !value.is_empty() {
@@ -521,6 +522,15 @@ fn digital_link(text: &str) -> Option<String> {
                 let raw = format!("0{company}{asset}");
                 (raw.len() == 13)
                     .then(|| format!("{GS1}8003/{raw}{}{}", check_digit(&raw), dl_encode(serial)))
+            }
+            ("pgln", [company, party]) if all_digits(company) && all_digits(party) => {
+                let raw = format!("{company}{party}");
+                (raw.len() == 12).then(|| format!("{GS1}417/{raw}{}", check_digit(&raw)))
+            }
+            ("gdti", [company, kind, serial]) if all_digits(company) && all_digits(kind) => {
+                let raw = format!("{company}{kind}");
+                (raw.len() == 12)
+                    .then(|| format!("{GS1}253/{raw}{}{}", check_digit(&raw), dl_encode(serial)))
             }
             ("giai", [company, asset]) if all_digits(company) => {
                 Some(format!("{GS1}8004/{company}{}", dl_encode(asset)))
