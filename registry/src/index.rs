@@ -235,29 +235,6 @@ impl Index {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Every key and value under `prefix`, in key order.
-    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, IndexError> {
-        self.db
-            .scan_prefix(prefix)
-            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(IndexError))
-            .collect()
-    }
-
-    /// Keys and values from `start` (inclusive) to `end` (exclusive), in key order, at
-    /// most `limit`.
-    pub fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, IndexError> {
-        self.db
-            .range(start.to_vec()..end.to_vec())
-            .take(limit)
-            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(IndexError))
-            .collect()
-    }
-
     /// Walks the keys in `[start, end)`, ascending or descending, while `visit`
     /// returns true.
     pub fn walk_range(

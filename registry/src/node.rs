@@ -26,10 +26,10 @@ use medid_did::{DidKey, KeyPair};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::index::{Index, IndexError};
-use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::entry::{LedgerEntry, apply_entry, is_event};
 use crate::event::SignedEvent;
+use crate::index::{Index, IndexError};
+use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
 use crate::state::{Changes, Overlay};
 
@@ -386,7 +386,12 @@ impl Registry {
                 if let LedgerEntry::Event(event) = &p.entry
                     && let Some(commitment) = &event.facts.patient
                 {
-                    patients.extend(p.restricted.iter().filter(|r| &r.commitment == commitment).cloned());
+                    patients.extend(
+                        p.restricted
+                            .iter()
+                            .filter(|r| &r.commitment == commitment)
+                            .cloned(),
+                    );
                 }
                 entries.push(p.entry.into_bytes());
                 payloads.extend(p.restricted);

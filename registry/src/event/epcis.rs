@@ -118,9 +118,8 @@ fn compile(definition: &str) -> Result<Validator, String> {
         .map_err(|e| e.to_string())
 }
 
-static EVENT: LazyLock<Result<Validator, String>> = LazyLock::new(|| {
-    compile("EPCIS-Event-JSON-Schema.json#/definitions/EPCIS-Document-Event")
-});
+static EVENT: LazyLock<Result<Validator, String>> =
+    LazyLock::new(|| compile("EPCIS-Event-JSON-Schema.json#/definitions/EPCIS-Document-Event"));
 
 /// Validates one event against GS1's EPCIS 2.0 event schema.
 pub fn validate_event(event: &Value) -> Result<(), SchemaError> {
@@ -257,8 +256,12 @@ pub fn lot_of(epc: &str) -> Option<String> {
 
 /// `eventTime` in milliseconds since the epoch.
 pub fn parse_time(text: &str, pointer: &str) -> Result<i64, OpError> {
-    let time = OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|e| invalid(pointer, format!("`{text}` is not an RFC 3339 date-time: {e}")))?;
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+        invalid(
+            pointer,
+            format!("`{text}` is not an RFC 3339 date-time: {e}"),
+        )
+    })?;
     i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| invalid(pointer, "out of range"))
 }
@@ -412,6 +415,9 @@ mod tests {
             "urn:epc:id:sgtin:0614141.107346.2017"
         );
         assert!(normalise_epc("hdl:").is_err());
-        assert_eq!(short_vocabulary("urn:epcglobal:cbv:bizstep:packing"), "packing");
+        assert_eq!(
+            short_vocabulary("urn:epcglobal:cbv:bizstep:packing"),
+            "packing"
+        );
     }
 }

@@ -48,7 +48,11 @@ struct Order(&'static str, &'static [Order]);
 const EPC: &[Order] = &[Order("epc", &[])];
 const QUANTITY: &[Order] = &[Order(
     "quantityElement",
-    &[Order("epcClass", &[]), Order("quantity", &[]), Order("uom", &[])],
+    &[
+        Order("epcClass", &[]),
+        Order("quantity", &[]),
+        Order("uom", &[]),
+    ],
 )];
 const SENSOR_METADATA: &[Order] = &[
     Order("time", &[]),
@@ -139,7 +143,10 @@ pub fn pre_hash(event: &Map<String, Value>, namespaces: &BTreeMap<String, String
     if let Some(context) = event.get("@context") {
         collect_namespaces(context, &mut namespaces);
     }
-    let kind = event.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut children: Vec<Node> = event
         .iter()
         .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
@@ -252,10 +259,7 @@ fn typed_item(list: &str, child: &str, item: &Value, ns: &BTreeMap<String, Strin
             if !kind.is_empty() {
                 text.push_str(&format!("type={}", canonical_value(&kind)));
             }
-            text.push_str(&format!(
-                "{value_name}={}",
-                canonical_value(value.trim())
-            ));
+            text.push_str(&format!("{value_name}={}", canonical_value(value.trim())));
             vec![Node {
                 name: String::new(),
                 text,
@@ -426,7 +430,10 @@ pub fn canonical_value(text: &str) -> String {
 
 fn web_vocabulary(text: &str) -> String {
     const PAIRS: &[(&str, &str)] = &[
-        ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
+        (
+            "urn:epcglobal:cbv:bizstep:",
+            "https://ref.gs1.org/cbv/BizStep-",
+        ),
         ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
         ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
         ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
@@ -500,7 +507,11 @@ fn digital_link(text: &str) -> Option<String> {
                 let indicator = item.get(..1)?;
                 let raw = format!("{indicator}{company}{}", item.get(1..)?);
                 (raw.len() == 13).then(|| {
-                    format!("{GS1}01/{raw}{}/21/{}", check_digit(&raw), dl_encode(serial))
+                    format!(
+                        "{GS1}01/{raw}{}/21/{}",
+                        check_digit(&raw),
+                        dl_encode(serial)
+                    )
                 })
             }
             ("sscc", [company, serial]) if all_digits(company) && all_digits(serial) => {
@@ -540,8 +551,8 @@ fn digital_link(text: &str) -> Option<String> {
     } else if text.starts_with("https://") || text.starts_with("http://") {
         // A Digital Link URI on any domain: keep the path from its primary key on.
         const PRIMARY: &[&str] = &[
-            "01", "00", "414", "8003", "8004", "8006", "8010", "8017", "8018", "253", "255",
-            "401", "402", "417",
+            "01", "00", "414", "8003", "8004", "8006", "8010", "8017", "8018", "253", "255", "401",
+            "402", "417",
         ];
         let after_scheme = text.split_once("://")?.1;
         let path = after_scheme.split_once('/')?.1;
@@ -571,7 +582,10 @@ mod tests {
             utc_millis("2005-04-03T20:33:31.116000-06:00"),
             "2005-04-04T02:33:31.116Z"
         );
-        assert_eq!(utc_millis("2020-01-01T00:00:00Z"), "2020-01-01T00:00:00.000Z");
+        assert_eq!(
+            utc_millis("2020-01-01T00:00:00Z"),
+            "2020-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]

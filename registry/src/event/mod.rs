@@ -4,6 +4,7 @@
 //! - [`epcis`] — schema validation (GS1's EPCIS 2.0 JSON Schemas) and [`EventFacts`],
 //!   what medid's CSSD profile reads from an event.
 //! - [`hash`] — the CBV 2.0 event hash ID, `ni:///sha-256;…?ver=CBV2.0`.
+//! - [`scenario`] — generated CSSD histories for tests, benchmarks and the demo.
 //! - [`trace`] — the trace engine: forward from a load, a sterilizer or a lot, reverse
 //!   from a patient, over the index's range scans.
 //!
@@ -28,6 +29,7 @@
 
 pub mod epcis;
 pub mod hash;
+pub mod scenario;
 pub mod trace;
 
 use std::collections::BTreeMap;
@@ -142,7 +144,7 @@ fn verify_event_proof(map: &Map<String, Value>, hash_id: &str) -> Result<DidKey,
         }
     };
     match verified.as_slice() {
-        [one] => Ok(one.signer.clone()),
+        [one] => Ok(one.signer),
         _ => Err(proof_error("an event is signed by exactly one DID")),
     }
 }
@@ -191,8 +193,8 @@ pub fn seal_and_sign(
         let id = event_hash_id(&map, &BTreeMap::new());
         map.insert("eventID".into(), id.into());
     }
-    let mut signed = add_proof(&Value::Object(map), key, &ProofOptions::now())
-        .map_err(|e| proof_error(e))?;
+    let mut signed =
+        add_proof(&Value::Object(map), key, &ProofOptions::now()).map_err(proof_error)?;
     if let Some(object) = signed.as_object_mut()
         && let Some(proof) = object.remove("proof")
     {
@@ -259,12 +261,7 @@ pub fn subject_prefix(space: &str, subject: &str) -> Vec<u8> {
 }
 
 fn positioned(space: &str, subject: &str, time: i64, leaf: u64) -> Vec<u8> {
-    format!(
-        "{space}/{subject}\0{}\0{}",
-        time_key(time),
-        leaf_key(leaf)
-    )
-    .into_bytes()
+    format!("{space}/{subject}\0{}\0{}", time_key(time), leaf_key(leaf)).into_bytes()
 }
 
 /// Key of the ledger index of an event by its hash ID.
@@ -431,7 +428,11 @@ pub(crate) fn apply_event(
             if role == "result"
                 && let Some(sterilizer) = &facts.sterilizer
             {
-                put(&mut mine, positioned("es", sterilizer, time, leaf), &elsewhere);
+                put(
+                    &mut mine,
+                    positioned("es", sterilizer, time, leaf),
+                    &elsewhere,
+                );
             }
             if role == "use" {
                 if let Some(patient) = &facts.patient {

@@ -310,16 +310,21 @@ fn follow_pack_window(
     }
     // The instruments in the pack when it was loaded: its last packing before.
     let mut instruments = None;
-    walk_timeline(source, "ee", pack, Some(loaded), true, &mut |p, fact| {
-        match fact.role.as_str() {
+    walk_timeline(
+        source,
+        "ee",
+        pack,
+        Some(loaded),
+        true,
+        &mut |p, fact| match fact.role.as_str() {
             "pack" => {
                 instruments = Some((p, fact));
                 false
             }
             "unpack" => false,
             _ => true,
-        }
-    })?;
+        },
+    )?;
     if let Some((p, fact)) = instruments {
         let item = trace.item(pack);
         item.instruments.extend(fact.children.iter().cloned());
