@@ -5,6 +5,7 @@
 
 mod client;
 mod dns_client;
+mod events;
 mod identity;
 mod ledger;
 mod records;
@@ -64,6 +65,10 @@ enum Command {
     Import(records::ImportArgs),
     /// Rebuild the index from the ledger.
     Reindex,
+    /// Sign and capture EPCIS 2.0 events (patients sealed off-log).
+    Capture(events::CaptureArgs),
+    /// Trace forward from a load, sterilizer or lot, or reverse from a patient.
+    Trace(events::TraceArgs),
 }
 
 #[derive(Subcommand)]
@@ -109,6 +114,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(args) => records::show(data, args),
         Command::Import(args) => records::import(data, args),
         Command::Reindex => ledger::reindex(data),
+        Command::Capture(args) => events::capture(data, args),
+        Command::Trace(args) => events::trace(data, args),
     }
 }
 

@@ -5,6 +5,7 @@
 //!   what medid's CSSD profile reads from an event.
 //! - [`hash`] — the CBV 2.0 event hash ID, `ni:///sha-256;…?ver=CBV2.0`.
 //! - [`scenario`] — generated CSSD histories for tests, benchmarks and the demo.
+//! - [`report`] — trace answers as JSON, patient redaction, proofs, offline checks.
 //! - [`trace`] — the trace engine: forward from a load, a sterilizer or a lot, reverse
 //!   from a patient, over the index's range scans.
 //!
@@ -29,6 +30,7 @@
 
 pub mod epcis;
 pub mod hash;
+pub mod report;
 pub mod scenario;
 pub mod trace;
 
@@ -237,17 +239,17 @@ pub struct EpcFact {
 }
 
 /// Time as a key component: milliseconds, sign bit flipped, 16 hex digits.
-pub(crate) fn time_key(ms: i64) -> String {
+pub fn time_key(ms: i64) -> String {
     format!("{:016x}", (ms as u64) ^ (1 << 63))
 }
 
 /// Ledger index as a key component: 16 hex digits.
-pub(crate) fn leaf_key(leaf: u64) -> String {
+pub fn leaf_key(leaf: u64) -> String {
     format!("{leaf:016x}")
 }
 
 /// Reads `(time ms, leaf)` back from the end of a `…\0T\0L` key.
-pub(crate) fn key_position(key: &[u8]) -> Option<(i64, u64)> {
+pub fn key_position(key: &[u8]) -> Option<(i64, u64)> {
     let text = std::str::from_utf8(key).ok()?;
     let mut parts = text.rsplit('\0');
     let leaf = u64::from_str_radix(parts.next()?, 16).ok()?;

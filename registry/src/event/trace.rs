@@ -572,3 +572,71 @@ pub fn item_status(source: &dyn TraceSource, item: &str) -> Result<ItemStatus, I
         }
     }
 }
+
+fn has_entries(source: &dyn TraceSource, space: &str, subject: &str) -> Result<bool, IndexError> {
+    let mut found = false;
+    source.walk(
+        &subject_prefix(space, subject),
+        &end_of(space, subject),
+        false,
+        &mut |_, _| {
+            found = true;
+            false
+        },
+    )?;
+    Ok(found)
+}
+
+/// Traces from any starting point, deciding what `from` is: forward from a lot
+/// (`/01/{gtin}/10/{lot}`), a sterilizer (loads with a load time in `[since, until)`),
+/// a load, or an item; reverse from a patient (pseudonymous identifier or use
+/// commitment) or an item. Gives the trace and what `from` was, or `None` when no
+/// event names it.
+pub fn trace_from(
+    source: &dyn TraceSource,
+    from: &str,
+    forward: bool,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Option<(Trace, &'static str)>, IndexError> {
+    if !forward {
+        if from.starts_with("sha256:") || !source.patient_commitments(from)?.is_empty() {
+            return Ok(Some((reverse_from_patient(source, from)?, "patient")));
+        }
+        let Ok(item) = super::normalise_epc(from) else {
+            return Ok(None);
+        };
+        if has_entries(source, "ee", &item)? {
+            return Ok(Some((reverse_from_item(source, &item)?, "item")));
+        }
+        return Ok(None);
+    }
+    let Ok(id) = super::normalise_epc(from) else {
+        return Ok(None);
+    };
+    if has_entries(source, "el", &id)? {
+        return Ok(Some((forward_from_lot(source, &id)?, "lot")));
+    }
+    if has_entries(source, "es", &id)? {
+        let trace = forward_from_sterilizer(source, &id, since, until)?;
+        return Ok(Some((trace, "sterilizer")));
+    }
+    if has_entries(source, "ee", &id)? {
+        let trace = forward_from_load(source, &id)?;
+        if !trace.loads.is_empty() {
+            return Ok(Some((trace, "load")));
+        }
+        // An item: forward from each of its loads.
+        let mut trace = Trace::default();
+        for (_, fact) in timeline(source, "ee", &id)? {
+            if fact.role == "load"
+                && let Some(load) = fact.subject
+            {
+                follow_load(source, &load, &mut trace)?;
+            }
+        }
+        trace.finish(source)?;
+        return Ok(Some((trace, "item")));
+    }
+    Ok(None)
+}
