@@ -449,3 +449,18 @@ fn dot(report: &Value) -> String {
     out.push_str("}\n");
     out
 }
+
+/// `medid erase`
+#[derive(Args)]
+pub(crate) struct EraseArgs {
+    /// The commitment (`sha256:…`) of the sealed value whose off-log payload to erase.
+    commitment: String,
+}
+
+/// Erases an off-log payload (a patient, an operator's name); the ledger keeps the
+/// commitment and still verifies. Refused within the retention period of its event.
+pub(crate) fn erase(data: &DataDir, args: EraseArgs) -> anyhow::Result<()> {
+    let registry = open(data)?;
+    let erased = registry.erase_payload(&args.commitment)?;
+    print_json(&json!({"commitment": args.commitment, "erased": erased}))
+}

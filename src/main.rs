@@ -69,6 +69,8 @@ enum Command {
     Capture(events::CaptureArgs),
     /// Trace forward from a load, sterilizer or lot, or reverse from a patient.
     Trace(events::TraceArgs),
+    /// Erase the off-log payload of a sealed value (refused within retention periods).
+    Erase(events::EraseArgs),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reindex => ledger::reindex(data),
         Command::Capture(args) => events::capture(data, args),
         Command::Trace(args) => events::trace(data, args),
+        Command::Erase(args) => events::erase(data, args),
     }
 }
 

@@ -110,6 +110,9 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// The request is refused (retention, …).
+    #[error("refused ({code}): {0}", code = .0.code())]
+    Refused(OpError),
     /// The index does not match the ledger.
     #[error(
         "index value `{key}` does not match the ledger (last written by entry {entry:?}); run `medid reindex`"
@@ -173,7 +176,7 @@ impl Prepared {
             // An event: no freshness window (events are often captured late); a replay
             // is the same event, answered idempotently by its hash ID.
             let event = SignedEvent::from_json(&submission.operation)?;
-            let commitments: Vec<&str> = event.facts.patient.as_deref().into_iter().collect();
+            let commitments: Vec<&str> = event.facts.sealed.iter().map(String::as_str).collect();
             check_payloads(&commitments, &submission.restricted)?;
             return Ok(Self {
                 entry: LedgerEntry::Event(event),
@@ -452,12 +455,49 @@ impl Registry {
     /// Erases the payload of a restricted value; the ledger's commitment stays.
     pub fn erase_payload(&self, commitment: &str) -> Result<bool, RegistryError> {
         let path = self.payload_path(commitment)?;
+        self.check_retention(commitment, OffsetDateTime::now_utc())?;
         self.index.unlink_patient(commitment)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error(&path)(e)),
         }
+    }
+
+    /// Refuses erasing the payload of a value sealed in an event before the event's
+    /// retention period (WS 310.3) has passed at `now`.
+    pub fn check_retention(
+        &self,
+        commitment: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), RegistryError> {
+        let key = format!("ec/{commitment}");
+        let Some(leaf) = self
+            .index
+            .get_raw(key.as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+        else {
+            return Ok(());
+        };
+        let bad = |reason: String| RegistryError::BadEntry {
+            index: leaf,
+            reason,
+        };
+        let (_, entry) = self
+            .log
+            .entries(leaf..leaf + 1)?
+            .next()
+            .transpose()?
+            .ok_or_else(|| bad("missing".into()))?;
+        if let LedgerEntry::Event(event) =
+            LedgerEntry::from_entry(&entry).map_err(|e| bad(e.to_string()))?
+        {
+            let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+            crate::event::retention::check_erasure(&event.facts, &event.event_id, now_ms)
+                .map_err(RegistryError::Refused)?;
+        }
+        Ok(())
     }
 
     /// The payload of a restricted value, if it was not erased.

@@ -461,3 +461,61 @@ fn an_erased_patient_payload_drops_the_link_but_the_log_verifies() {
     assert_eq!(trace.patients.len(), 1);
     assert_eq!(index.patient_of(&commitment).unwrap(), None);
 }
+
+#[test]
+fn erasure_is_refused_within_the_retention_period() {
+    let mut node = node();
+    let now = time::OffsetDateTime::now_utc();
+    let ago = |days: i64| {
+        (now - time::Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let washing = |days: i64| {
+        json!({"type": "ObjectEvent", "eventTime": ago(days), "eventTimeZoneOffset": "+00:00",
+               "epcList": ["hdl:86.1000.23/PKG-1"], "action": "OBSERVE",
+               "bizStep": bizstep::WASHING, "medid:operator": format!("operator {days}")})
+    };
+    let result = |days: i64| {
+        json!({"type": "ObjectEvent", "eventTime": ago(days), "eventTimeZoneOffset": "+00:00",
+               "epcList": ["hdl:86.1000.23/LOAD-1"], "action": "OBSERVE",
+               "bizStep": bizstep::STERILIZING, "medid:biologicalIndicator": "pass",
+               "medid:operator": format!("operator {days}")})
+    };
+    let events = [washing(30), washing(200), result(400), result(1200)];
+    let mut commitments = Vec::new();
+    for event in &events {
+        let submission = node.submission(event);
+        commitments.push(submission.restricted[0].commitment.clone());
+        // The operator's name is sealed: off-log, erasable.
+        assert!(!submission.operation.to_string().contains("operator "));
+        node.registry
+            .submit(&[submission])
+            .unwrap()
+            .remove(0)
+            .unwrap();
+    }
+    let refused = |r: Result<bool, medid_registry::RegistryError>| match r {
+        Err(medid_registry::RegistryError::Refused(e)) => e.code() == "retention",
+        _ => false,
+    };
+    assert!(
+        refused(node.registry.erase_payload(&commitments[0])),
+        "washing, 30 days"
+    );
+    assert!(
+        node.registry.erase_payload(&commitments[1]).unwrap(),
+        "washing, 200 days"
+    );
+    assert!(
+        refused(node.registry.erase_payload(&commitments[2])),
+        "sterilization, 400 days"
+    );
+    assert!(
+        node.registry.erase_payload(&commitments[3]).unwrap(),
+        "sterilization, 1200 days"
+    );
+    assert!(node.registry.payload(&commitments[0]).unwrap().is_some());
+    assert!(node.registry.payload(&commitments[1]).unwrap().is_none());
+    node.registry.verify().unwrap();
+}

@@ -193,6 +193,9 @@ pub struct EventFacts {
     pub procedure: Option<String>,
     /// `medid:readers`: DIDs the recorder lets see the patient.
     pub readers: Vec<String>,
+    /// Every sealed value's commitment (`medid:patient`, a sealed `medid:operator`):
+    /// their payloads are stored off-log.
+    pub sealed: Vec<String>,
 }
 
 fn invalid(pointer: &str, message: impl std::fmt::Display) -> OpError {
@@ -266,6 +269,11 @@ pub fn parse_time(text: &str, pointer: &str) -> Result<i64, OpError> {
         .map_err(|_| invalid(pointer, "out of range"))
 }
 
+fn is_commitment(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn epc_at(value: &Value, pointer: &str) -> Result<String, OpError> {
     let text = value
         .as_str()
@@ -314,11 +322,7 @@ impl EventFacts {
                 let commitment = map
                     .get("commitment")
                     .and_then(Value::as_str)
-                    .filter(|c| {
-                        c.strip_prefix("sha256:").is_some_and(|h| {
-                            h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
-                        })
-                    })
+                    .filter(|c| is_commitment(c))
                     .ok_or_else(|| {
                         invalid(
                             "/medid:patient/commitment",
@@ -354,7 +358,22 @@ impl EventFacts {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid("/medid:readers", "is not a list of DIDs")),
         };
+        let mut sealed: Vec<String> = patient.iter().cloned().collect();
+        if let Some(Value::Object(operator)) = event.get("medid:operator") {
+            let commitment = operator
+                .get("commitment")
+                .and_then(Value::as_str)
+                .filter(|c| operator.len() == 1 && is_commitment(c))
+                .ok_or_else(|| {
+                    invalid(
+                        "/medid:operator",
+                        "a sealed operator is {\"commitment\": \"sha256:…\"} alone",
+                    )
+                })?;
+            sealed.push(commitment.to_owned());
+        }
         Ok(Self {
+            sealed,
             kind,
             time,
             action: text("action"),

@@ -6,6 +6,7 @@
 //! - [`hash`] — the CBV 2.0 event hash ID, `ni:///sha-256;…?ver=CBV2.0`.
 //! - [`scenario`] — generated CSSD histories for tests, benchmarks and the demo.
 //! - [`report`] — trace answers as JSON, patient redaction, proofs, offline checks.
+//! - [`retention`] — how long washing and sterilization records are kept.
 //! - [`trace`] — the trace engine: forward from a load, a sterilizer or a lot, reverse
 //!   from a patient, over the index's range scans.
 //!
@@ -26,11 +27,13 @@
 //! es/<sterilizer>\0T\0L    → EpcFact    loads and cycle results of a sterilizer
 //! el/<lot>\0T\0L           → EpcFact    uses (and recalls) of a device or drug lot
 //! ep/<commitment>\0T\0L    → EpcFact    the uses behind a patient commitment
+//! ec/<commitment>          → L          the event holding a sealed value
 //! ```
 
 pub mod epcis;
 pub mod hash;
 pub mod report;
+pub mod retention;
 pub mod scenario;
 pub mod trace;
 
@@ -153,7 +156,7 @@ fn verify_event_proof(map: &Map<String, Value>, hash_id: &str) -> Result<DidKey,
 
 /// Prepares an event for capture, as `medid capture` does: bare handles in
 /// `epcList`, `childEPCs`, `parentID` and `medid:sterilizer` are written `hdl:…` (EPCIS
-/// takes URIs), a plaintext `medid:patient` is sealed (its payload is returned, to send
+/// takes URIs), a plaintext `medid:patient` or `medid:operator` is sealed (its payload is returned, to send
 /// beside the event), `eventID` is set to the hash ID when absent, and the event is
 /// signed into `medid:proof`.
 pub fn seal_and_sign(
@@ -183,13 +186,15 @@ pub fn seal_and_sign(
         }
     }
     let mut payloads = Vec::new();
-    if let Some(Value::String(patient)) = map.get("medid:patient") {
-        let payload = RestrictedPayload::seal(patient);
-        map.insert(
-            "medid:patient".into(),
-            serde_json::json!({ "commitment": payload.commitment }),
-        );
-        payloads.push(payload);
+    for sealed in ["medid:patient", "medid:operator"] {
+        if let Some(Value::String(data)) = map.get(sealed) {
+            let payload = RestrictedPayload::seal(data);
+            map.insert(
+                sealed.into(),
+                serde_json::json!({ "commitment": payload.commitment }),
+            );
+            payloads.push(payload);
+        }
     }
     if !map.contains_key("eventID") {
         let id = event_hash_id(&map, &BTreeMap::new());
@@ -331,6 +336,12 @@ pub(crate) fn apply_event(
     }
     let leaf_bytes = leaf.to_be_bytes().to_vec();
     let mut mine = Changes::default();
+    for commitment in &event.facts.sealed {
+        mine.writes.insert(
+            format!("ec/{commitment}").into_bytes(),
+            Some(leaf_bytes.clone()),
+        );
+    }
     mine.writes.insert(hash_key, Some(leaf_bytes.clone()));
     mine.writes.insert(id_key, Some(leaf_bytes));
     let facts = &event.facts;
