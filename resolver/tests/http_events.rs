@@ -425,3 +425,54 @@ async fn trace_proofs_verify_offline_from_the_verifier_key() {
     let other_key = vkey.replacen("test.medid.example", "other.example", 1);
     assert!(verify_report(&report, &other_key).is_err());
 }
+
+#[tokio::test]
+async fn resolution_shows_the_status_of_recalled_and_used_packs() {
+    let s = scene().await;
+    s.node.prefix("86.1000.23", &s.cssd).await;
+    for pack in ["PKG-A", "PKG-C"] {
+        s.node
+            .accept(
+                "identifier.register",
+                json!({"id": format!("86.1000.23/{pack}"),
+                       "values": [http_fixture::value(1, "DESC", "instrument pack")]}),
+                &[&s.cssd],
+            )
+            .await;
+    }
+    let status = |answer: &Value| {
+        answer["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["type"] == "STATUS")
+            .unwrap()["data"]["value"]
+            .clone()
+    };
+    let c = s
+        .node
+        .get("/api/handles/86.1000.23/PKG-C")
+        .await
+        .expect(200);
+    assert_eq!(status(&c), "recalled");
+    let a = s
+        .node
+        .get("/api/handles/86.1000.23/PKG-A")
+        .await
+        .expect(200);
+    assert_eq!(status(&a), "used");
+    // Reprocessed in a load that passes: sterile again, and the cached answer is dropped.
+    capture(
+        &s.node,
+        &[load(3, &["PKG-C"], 10), result(3, "pass", 11)],
+        &s.cssd,
+    )
+    .await
+    .expect(201);
+    let c = s
+        .node
+        .get("/api/handles/86.1000.23/PKG-C")
+        .await
+        .expect(200);
+    assert_eq!(status(&c), "sterile");
+}

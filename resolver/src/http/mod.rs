@@ -49,6 +49,11 @@
 //! record uses, each `{"handle": <did>, "index": 0, "permissions": "011111110011"}`
 //! (index 0: the DID itself holds its key), with the record's `updated` time.
 //!
+//! An identifier named by lifecycle events gets a derived `STATUS` value (`sterile`,
+//! `used`, `recalled`; see [`ItemStatus`](medid_registry::event::trace::ItemStatus)),
+//! computed from the event index at answer time, at the first free index from 100 after
+//! the `HS_ADMIN` values, with a TTL of 60 s.
+//!
 //! Restricted values (a `commitment` and a `read` list) are absent unless the request
 //! carries an HTTP Message Signature (RFC 9421, see [`signature`]) by a DID of the
 //! value's `read` list; then the data is read from the node's off-log payloads. A value
