@@ -113,10 +113,11 @@ pub(crate) fn capture(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
             let submissions: Vec<Submission> = signed
                 .into_iter()
                 .map(|event| {
-                    let commitment = event["medid:patient"]["commitment"].as_str();
+                    let sealed = ["medid:patient", "medid:operator"]
+                        .map(|m| event[m]["commitment"].as_str().map(str::to_owned));
                     let restricted = payloads
                         .iter()
-                        .filter(|p| Some(p.commitment.as_str()) == commitment)
+                        .filter(|p| sealed.contains(&Some(p.commitment.clone())))
                         .cloned()
                         .collect();
                     Submission {

@@ -4,6 +4,7 @@
 //! says what to do), 2 when the command line itself is wrong.
 
 mod client;
+mod demo;
 mod dns_client;
 mod events;
 mod identity;
@@ -69,6 +70,8 @@ enum Command {
     Capture(events::CaptureArgs),
     /// Trace forward from a load, sterilizer or lot, or reverse from a patient.
     Trace(events::TraceArgs),
+    /// Load a realistic CSSD scenario into a running node and print what to try.
+    Demo(demo::DemoArgs),
     /// Erase the off-log payload of a sealed value (refused within retention periods).
     Erase(events::EraseArgs),
 }
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Capture(args) => events::capture(data, args),
         Command::Trace(args) => events::trace(data, args),
         Command::Erase(args) => events::erase(data, args),
+        Command::Demo(args) => demo::demo(args),
     }
 }
 

@@ -175,33 +175,41 @@ pub fn verify_report(report: &Value, verifier_key: &str) -> Result<usize, String
         .ok_or("the report carries no proofs (trace it again with proofs)")?;
     let checkpoint =
         verify_checkpoint(note.as_bytes(), verifier_key).map_err(|e| format!("checkpoint: {e}"))?;
-    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    // Each ledger index once: its entry's eventID, once the proof checks.
+    let mut proven: BTreeMap<u64, String> = BTreeMap::new();
     for event in report.event_refs() {
-        ids.insert(event.log_index, event.event_id.clone());
-    }
-    for (index, event_id) in &ids {
-        let proof = report
-            .proofs
-            .get(index)
-            .ok_or_else(|| format!("event {event_id} (ledger index {index}) has no proof"))?;
-        let entry = BASE64
-            .decode(&proof.entry)
-            .map_err(|e| format!("ledger index {index}: the entry is not base64: {e}"))?;
-        verify_inclusion(
-            *index,
-            checkpoint.size,
-            &leaf_hash(&entry),
-            &proof.inclusion_proof,
-            checkpoint.root.as_ref(),
-        )
-        .map_err(|e| format!("ledger index {index}: the inclusion proof fails: {e}"))?;
-        let logged: Value = serde_json::from_slice(&entry)
-            .map_err(|e| format!("ledger index {index}: the entry is not JSON: {e}"))?;
-        if logged.get("eventID").and_then(Value::as_str) != Some(event_id.as_str()) {
+        let index = event.log_index;
+        let event_id = &event.event_id;
+        if let std::collections::btree_map::Entry::Vacant(slot) = proven.entry(index) {
+            let proof = report
+                .proofs
+                .get(&index)
+                .ok_or_else(|| format!("event {event_id} (ledger index {index}) has no proof"))?;
+            let entry = BASE64
+                .decode(&proof.entry)
+                .map_err(|e| format!("ledger index {index}: the entry is not base64: {e}"))?;
+            verify_inclusion(
+                index,
+                checkpoint.size,
+                &leaf_hash(&entry),
+                &proof.inclusion_proof,
+                checkpoint.root.as_ref(),
+            )
+            .map_err(|e| format!("ledger index {index}: the inclusion proof fails: {e}"))?;
+            let logged: Value = serde_json::from_slice(&entry)
+                .map_err(|e| format!("ledger index {index}: the entry is not JSON: {e}"))?;
+            let logged_id = logged
+                .get("eventID")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            slot.insert(logged_id);
+        }
+        if proven.get(&index) != Some(event_id) {
             return Err(format!(
                 "ledger index {index} holds another event than {event_id}"
             ));
         }
     }
-    Ok(ids.len())
+    Ok(proven.len())
 }

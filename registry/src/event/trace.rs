@@ -61,6 +61,7 @@ impl TraceSource for Index {
 #[serde(rename_all = "camelCase")]
 pub struct EventRef {
     /// The event's `eventID`.
+    #[serde(rename = "eventID")]
     pub event_id: String,
     /// Its ledger index.
     pub log_index: u64,

@@ -177,7 +177,7 @@ async fn accept_capture(
             })?;
             let mine: Vec<RestrictedPayload> = restricted
                 .iter()
-                .filter(|p| checked.facts.patient.as_deref() == Some(p.commitment.as_str()))
+                .filter(|p| checked.facts.sealed.contains(&p.commitment))
                 .cloned()
                 .collect();
             used.extend(mine.iter().map(|p| p.commitment.clone()));
