@@ -95,7 +95,10 @@ fn main() {
     for chunk in history.chunks(20_000) {
         let submissions = parallel_map(chunk, |event| {
             let step = event["bizStep"].as_str().unwrap_or_default();
-            let key = if matches!(step, bizstep::USING | bizstep::IMPLANTING | bizstep::DISPENSING) {
+            let key = if matches!(
+                step,
+                bizstep::USING | bizstep::IMPLANTING | bizstep::DISPENSING
+            ) {
                 &hospital
             } else {
                 &cssd
@@ -138,7 +141,10 @@ fn main() {
             let trace = if pick == 0 {
                 trace::forward_from_load(&index, &config.load(rng.gen_range(0..config.loads)))
             } else {
-                trace::reverse_from_patient(&index, &config.patient(rng.gen_range(0..config.patients)))
+                trace::reverse_from_patient(
+                    &index,
+                    &config.patient(rng.gen_range(0..config.patients)),
+                )
             }
             .unwrap();
             times.push(start.elapsed());

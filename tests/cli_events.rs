@@ -296,3 +296,100 @@ fn capture_and_trace_on_a_data_directory() {
     assert_eq!(out.status.code(), Some(1));
     ok(dir, &["--data", "node", "verify"]);
 }
+
+/// The JSON blocks of README.md's CSSD section, in order.
+fn readme_blocks() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### Lifecycle events and tracing: the CSSD profile")
+        .nth(1)
+        .unwrap();
+    section
+        .split("```json\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_readme_example_captures_and_traces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let blocks = readme_blocks();
+    assert_eq!(blocks.len(), 2);
+    std::fs::write(dir.join("cycle.jsonld"), &blocks[0]).unwrap();
+    std::fs::write(dir.join("use.json"), &blocks[1]).unwrap();
+    ok(dir, &["--data", "node", "init", "--name", "test.example"]);
+    for (key, role) in [
+        ("cssd.key", "sterilization-center"),
+        ("hospital.key", "hospital"),
+    ] {
+        ok(dir, &["did", "new", "--out", key]);
+        ok(
+            dir,
+            &[
+                "--data", "node", "did", "register", "--name", role, "--role", role, "--key", key,
+            ],
+        );
+    }
+    let receipts: Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "--data",
+            "node",
+            "capture",
+            "cycle.jsonld",
+            "--key",
+            "cssd.key",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(receipts["receipts"].as_array().unwrap().len(), 5);
+    ok(
+        dir,
+        &[
+            "--data",
+            "node",
+            "capture",
+            "use.json",
+            "--key",
+            "hospital.key",
+        ],
+    );
+    let report: Value = serde_json::from_str(&ok(
+        dir,
+        &["--data", "node", "trace", "86.1000.23/LOAD-1", "--forward"],
+    ))
+    .unwrap();
+    assert_eq!(report["patients"][0]["patient"], "PAT-004711");
+    assert_eq!(report["loads"][0]["biologicalIndicator"], "pass");
+    let pack = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "86.1000.23/PKG-1")
+        .unwrap();
+    assert_eq!(pack["status"], "used");
+    assert_eq!(
+        pack["instruments"],
+        json!(["86.1000.23/INSTR-1", "86.1000.23/INSTR-2"])
+    );
+    let reverse: Value = serde_json::from_str(&ok(
+        dir,
+        &["--data", "node", "trace", "PAT-004711", "--reverse"],
+    ))
+    .unwrap();
+    assert_eq!(reverse["patientCount"], 1);
+    // Erasing a payload that does not exist is no error (nothing erased).
+    let out = ok(
+        dir,
+        &[
+            "--data",
+            "node",
+            "erase",
+            &format!("sha256:{}", "0".repeat(64)),
+        ],
+    );
+    assert!(out.contains("\"erased\": false"), "{out}");
+}
