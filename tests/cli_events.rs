@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 struct Node {
     child: Child,
     http: String,
+    dns: String,
 }
 
 impl Node {
@@ -27,14 +28,22 @@ impl Node {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let http = loop {
+        let (mut http, mut dns) = (None, None);
+        while http.is_none() || dns.is_none() {
             let line = lines.next().expect("medid serve exited").unwrap();
             if let Some(addr) = line.strip_prefix("http ") {
-                break format!("http://{addr}");
+                http = Some(format!("http://{addr}"));
             }
-        };
+            if let Some(addr) = line.strip_prefix("dns udp ") {
+                dns = Some(format!("udp://{addr}"));
+            }
+        }
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, http }
+        Self {
+            child,
+            http: http.unwrap(),
+            dns: dns.unwrap(),
+        }
     }
 }
 
@@ -123,7 +132,11 @@ fn demo_against_a_fresh_node() {
             .find(|v| v["type"] == "STATUS")
             .unwrap();
         assert_eq!(status["data"]["value"], "recalled", "{pack}");
+        // DNS says the same, as a TXT record.
+        let txt = ok(dir, &["resolve", pack, "--server", &node.dns]);
+        assert!(txt.contains("STATUS recalled"), "{txt}");
     }
+    assert!(!recalled.is_empty(), "the failed load has unused packs");
     // The device lot: implanted patients, as text and dot.
     let text = ok(
         dir,
