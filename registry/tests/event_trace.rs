@@ -519,3 +519,37 @@ fn erasure_is_refused_within_the_retention_period() {
     assert!(node.registry.payload(&commitments[1]).unwrap().is_none());
     node.registry.verify().unwrap();
 }
+
+#[test]
+fn a_lot_recall_reaches_implanted_patients_and_recalls_unused_devices() {
+    let mut node = node();
+    let serial = |s: &str| format!("https://id.gs1.org/01/09506000134352/10/LOT9/21/{s}");
+    let events = [
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-01T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": [serial("S1"), serial("S2")], "action": "OBSERVE", "bizStep": "receiving"}),
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-02T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": [serial("S2")], "action": "OBSERVE", "bizStep": bizstep::IMPLANTING,
+               "medid:patient": "PAT-7"}),
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-03T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": ["https://id.gs1.org/01/09506000134352/10/LOT9"], "action": "OBSERVE",
+               "disposition": "recalled"}),
+    ];
+    for answer in node.capture(&events) {
+        answer.unwrap();
+    }
+    let index = node.registry.index().clone();
+    let lot = "/01/09506000134352/10/LOT9";
+    let trace = trace::forward_from_lot(&index, lot).unwrap();
+    assert_eq!(node.patients(&trace), BTreeSet::from(["PAT-7".to_owned()]));
+    let s1 = "/01/09506000134352/10/LOT9/21/S1";
+    let s2 = "/01/09506000134352/10/LOT9/21/S2";
+    assert_eq!(
+        trace::item_status(&index, s1).unwrap(),
+        ItemStatus::Recalled
+    );
+    assert_eq!(trace::item_status(&index, s2).unwrap(), ItemStatus::Used);
+    assert_eq!(trace.items[s2].status, ItemStatus::Used);
+    // Reverse from the patient finds the implant.
+    let reverse = trace::reverse_from_patient(&index, "PAT-7").unwrap();
+    assert!(reverse.items.contains_key(s2));
+}

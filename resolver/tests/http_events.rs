@@ -476,3 +476,35 @@ async fn resolution_shows_the_status_of_recalled_and_used_packs() {
         .expect(200);
     assert_eq!(status(&c), "sterile");
 }
+
+#[tokio::test]
+async fn a_sterilizer_trace_takes_a_time_range() {
+    let s = scene().await;
+    let loads = |report: &Value| -> Vec<String> {
+        report["loads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = s
+        .node
+        .get("/api/trace?from=86.1000.23/ST-1&direction=forward")
+        .await
+        .expect(200);
+    assert_eq!(all["kind"], "sterilizer");
+    assert_eq!(loads(&all), ["86.1000.23/LOAD-1", "86.1000.23/LOAD-2"]);
+    let later = s
+        .node
+        .get("/api/trace?from=86.1000.23/ST-1&direction=forward&since=2026-03-01T10:03:00Z&until=2026-03-01T11:00:00Z")
+        .await
+        .expect(200);
+    assert_eq!(loads(&later), ["86.1000.23/LOAD-2"]);
+    let earlier = s
+        .node
+        .get("/api/trace?from=86.1000.23/ST-1&direction=forward&until=2026-03-01T10:03:00Z")
+        .await
+        .expect(200);
+    assert_eq!(loads(&earlier), ["86.1000.23/LOAD-1"]);
+}
