@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use medid_registry::SubmitError;
 use medid_registry::event::report::{TraceReport, Viewer};
 use medid_registry::event::trace::{self, Trace};
-use medid_registry::event::{SignedEvent, epcis, normalise_epc, time_key};
+use medid_registry::event::{SignedEvent, epcis, leaf_key, normalise_epc, time_key};
 use medid_registry::log::leaf_hash;
 use medid_registry::op::{OpError, RestrictedPayload, Submission};
 use serde_json::{Map, Value, json};
@@ -392,7 +392,12 @@ impl EventQuery {
 
 /// The ledger indexes of candidate events, in (time, index) order: by eventID, by the
 /// EPCs named, or by time.
-fn candidates(state: &AppState, query: &EventQuery) -> Result<Vec<(i64, u64)>, ApiError> {
+/// Most events one query request reads by time before it answers with a next page.
+const SCAN_LIMIT: usize = 10_000;
+
+/// The ledger positions of candidate events, in (time, index) order, and whether the
+/// walk stopped at [`SCAN_LIMIT`]: by eventID, by the EPCs named, or by time.
+fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, bool), ApiError> {
     let index = state.index();
     let mut found: BTreeSet<(i64, u64)> = BTreeSet::new();
     let internal = |e: medid_registry::IndexError| ApiError::internal(e);
@@ -414,7 +419,7 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<Vec<(i64, u64)>, A
                 found.insert((0, leaf));
             }
         }
-        return Ok(found.into_iter().collect());
+        return Ok((found.into_iter().collect(), false));
     }
     if !named.is_empty() {
         for epc in named {
@@ -430,16 +435,28 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<Vec<(i64, u64)>, A
                 })
                 .map_err(internal)?;
         }
-        return Ok(found.into_iter().collect());
+        return Ok((found.into_iter().collect(), false));
     }
-    let start = format!("et/{lower}");
-    let end = match query.before {
-        Some(t) => format!("et/{}", time_key(t)),
-        None => "et0".to_owned(),
+    // By time: walk from the page token (or the time bounds) in the answer's order, at
+    // most SCAN_LIMIT events per request; a truncated walk continues on the next page.
+    let mut start = format!("et/{lower}").into_bytes();
+    let mut end = match query.before {
+        Some(t) => format!("et/{}", time_key(t)).into_bytes(),
+        None => b"et0".to_vec(),
     };
+    if let Some((time, leaf)) = query.after {
+        let key = format!("et/{}/{}", time_key(time), leaf_key(leaf)).into_bytes();
+        if query.descending {
+            end = end.min(key);
+        } else {
+            let mut after = key;
+            after.push(0);
+            start = start.max(after);
+        }
+    }
     let mut positions = Vec::new();
     index
-        .walk_range(start.as_bytes(), end.as_bytes(), false, &mut |key, _| {
+        .walk_range(&start, &end, query.descending, &mut |key, _| {
             let text = String::from_utf8_lossy(key);
             let mut parts = text.trim_start_matches("et/").split('/');
             let time = parts.next().and_then(|t| u64::from_str_radix(t, 16).ok());
@@ -447,10 +464,15 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<Vec<(i64, u64)>, A
             if let (Some(time), Some(leaf)) = (time, leaf) {
                 positions.push(((time ^ (1 << 63)) as i64, leaf));
             }
-            true
+            positions.len() < SCAN_LIMIT
         })
         .map_err(internal)?;
-    Ok(positions)
+    let truncated = positions.len() == SCAN_LIMIT;
+    if query.descending {
+        // `answer_query` reverses descending answers; keep ascending order here.
+        positions.reverse();
+    }
+    Ok((positions, truncated))
 }
 
 fn query_document(events: Vec<Value>) -> Value {
@@ -475,10 +497,11 @@ fn query_document(events: Vec<Value>) -> Value {
 }
 
 fn answer_query(state: &AppState, uri: &Uri, query: &EventQuery) -> Result<Response, ApiError> {
-    let mut positions = candidates(state, query)?;
+    let (mut positions, truncated) = candidates(state, query)?;
     if query.descending {
         positions.reverse();
     }
+    let last_scanned = positions.last().copied();
     // `eventCountLimit` caps the events of one answer; `perPage` pages through them.
     let cap = query.per_page.min(query.limit.unwrap_or(usize::MAX));
     let mut events = Vec::new();
@@ -515,7 +538,14 @@ fn answer_query(state: &AppState, uri: &Uri, query: &EventQuery) -> Result<Respo
         last = Some(format!("{}.{}", facts.time, position.1));
         events.push(Value::Object(event));
     }
-    let next = if more { last } else { None };
+    let next = if more {
+        last
+    } else if truncated && events.len() < cap {
+        // The walk stopped early: the next page continues after what was scanned.
+        last_scanned.map(|(time, leaf)| format!("{time}.{leaf}"))
+    } else {
+        None
+    };
     let mut response = json_response(StatusCode::OK, &query_document(events));
     if let Some(token) = next {
         let mut pairs: Vec<(String, String)> = query_pairs(uri)
