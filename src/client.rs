@@ -67,3 +67,43 @@ pub(crate) fn submit(server: &str, submission: &Submission) -> anyhow::Result<Re
         "refused by the node ({code}, HTTP {status}): {message}"
     ))
 }
+
+fn read_answer(
+    url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> anyhow::Result<(u16, Value)> {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, body))
+}
+
+/// A POST of JSON returning JSON: the status and the body.
+pub(crate) fn post_json(url: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    let bytes = serde_json::to_vec(body)?;
+    let response = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(&bytes[..])
+        .with_context(|| format!("cannot reach {url}"))?;
+    read_answer(url, response)
+}
+
+/// A GET carrying an HTTP message signature (RFC 9421), returning JSON.
+pub(crate) fn get_signed(
+    url: &str,
+    signature_input: &str,
+    signature: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let response = agent()
+        .get(url)
+        .header("accept", "application/json")
+        .header("signature-input", signature_input)
+        .header("signature", signature)
+        .call()
+        .with_context(|| format!("cannot reach {url}"))?;
+    read_answer(url, response)
+}

@@ -4,7 +4,9 @@
 //! says what to do), 2 when the command line itself is wrong.
 
 mod client;
+mod demo;
 mod dns_client;
+mod events;
 mod identity;
 mod ledger;
 mod records;
@@ -64,6 +66,14 @@ enum Command {
     Import(records::ImportArgs),
     /// Rebuild the index from the ledger.
     Reindex,
+    /// Sign and capture EPCIS 2.0 events (patients sealed off-log).
+    Capture(events::CaptureArgs),
+    /// Trace forward from a load, sterilizer or lot, or reverse from a patient.
+    Trace(events::TraceArgs),
+    /// Load a realistic CSSD scenario into a running node and print what to try.
+    Demo(demo::DemoArgs),
+    /// Erase the off-log payload of a sealed value (refused within retention periods).
+    Erase(events::EraseArgs),
 }
 
 #[derive(Subcommand)]
@@ -109,6 +119,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(args) => records::show(data, args),
         Command::Import(args) => records::import(data, args),
         Command::Reindex => ledger::reindex(data),
+        Command::Capture(args) => events::capture(data, args),
+        Command::Trace(args) => events::trace(data, args),
+        Command::Erase(args) => events::erase(data, args),
+        Command::Demo(args) => demo::demo(args),
     }
 }
 

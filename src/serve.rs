@@ -71,6 +71,18 @@ fn invalidate(cache: &AnswerCache, changed: &[String]) {
         cache.invalidate_all();
         return;
     }
+    // A cycle result or a lot recall can change the STATUS of every item of its
+    // loads or lot; other events change the STATUS of the items they name.
+    if changed
+        .iter()
+        .any(|k| k.starts_with("es/") || k.starts_with("el/"))
+    {
+        cache.invalidate_all();
+        return;
+    }
+    for key in changed.iter().filter_map(|k| k.strip_prefix("ee/")) {
+        cache.invalidate_subject(key.split('\0').next().unwrap_or_default());
+    }
     // Identifiers (HTTP and DNS answers) and DNS names that appeared or went.
     for subject in medid_resolver::dns::invalidation_subjects(changed.iter().map(String::as_str)) {
         cache.invalidate_subject(&subject);

@@ -13,7 +13,7 @@ use medid_did::DidKey;
 
 use crate::dnsname::reversed_name;
 use crate::id::Identifier;
-use crate::op::OpError;
+use crate::op::{OpError, RestrictedPayload};
 use crate::state::{
     Changes, DidRecord, IdentifierRecord, PrefixRecord, StateRead, alias_key, did_key,
     identifier_key, prefix_alias_key, prefix_key,
@@ -65,14 +65,18 @@ pub struct IndexError(#[from] sled::Error);
 #[derive(Clone)]
 pub struct Index {
     db: sled::Db,
+    /// Patient links, from the erasable payload store: `p/<patient>\0<commitment>` and
+    /// `c/<commitment>` → patient. Not derived from the ledger alone, so `verify` does
+    /// not compare it; `reindex` rebuilds it from the ledger and the payloads.
+    patients: sled::Tree,
 }
 
 impl Index {
     /// Opens (or creates) the index at `path`.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        Ok(Self {
-            db: sled::Config::new().path(path).open()?,
-        })
+        let db = sled::Config::new().path(path).open()?;
+        let patients = db.open_tree("patients")?;
+        Ok(Self { db, patients })
     }
 
     /// The ledger size the index reflects.
@@ -139,6 +143,7 @@ impl Index {
     /// Removes everything, for a rebuild.
     pub(crate) fn clear(&self) -> Result<(), IndexError> {
         self.db.clear()?;
+        self.patients.clear()?;
         self.db.flush()?;
         Ok(())
     }
@@ -220,6 +225,125 @@ impl Index {
                 String::from_utf8_lossy(&value).into_owned(),
             ))
         })
+    }
+
+    /// Links patients to the commitments of their uses (payloads of events).
+    pub(crate) fn link_patients(&self, payloads: &[RestrictedPayload]) -> Result<(), IndexError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for payload in payloads {
+            batch.insert(
+                format!("p/{}\0{}", payload.data, payload.commitment).into_bytes(),
+                Vec::new(),
+            );
+            batch.insert(
+                format!("c/{}", payload.commitment).into_bytes(),
+                payload.data.as_bytes(),
+            );
+        }
+        self.patients.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Drops the link of an erased payload.
+    pub(crate) fn unlink_patient(&self, commitment: &str) -> Result<(), IndexError> {
+        let key = format!("c/{commitment}");
+        if let Some(patient) = self.patients.remove(key.as_bytes())? {
+            let patient = String::from_utf8_lossy(&patient);
+            self.patients
+                .remove(format!("p/{patient}\0{commitment}").as_bytes())?;
+        }
+        self.patients.flush()?;
+        Ok(())
+    }
+
+    /// Rebuilds the patient links from every patient commitment in the index and the
+    /// payloads `payload` still finds.
+    pub(crate) fn relink_patients(
+        &self,
+        payload: impl Fn(&str) -> Option<RestrictedPayload>,
+    ) -> Result<(), IndexError> {
+        self.patients.clear()?;
+        let mut last = String::new();
+        let mut found = Vec::new();
+        for item in self.db.scan_prefix(b"ep/") {
+            let (key, _) = item?;
+            let key = String::from_utf8_lossy(&key);
+            let commitment = key
+                .get(3..)
+                .and_then(|k| k.split('\0').next())
+                .unwrap_or_default();
+            if commitment == last {
+                continue;
+            }
+            last = commitment.to_owned();
+            if let Some(p) = payload(commitment).filter(RestrictedPayload::opens) {
+                found.push(p);
+            }
+        }
+        self.link_patients(&found)?;
+        self.patients.flush()?;
+        Ok(())
+    }
+
+    /// The commitments of a patient's uses.
+    pub fn patient_commitments(&self, patient: &str) -> Result<Vec<String>, IndexError> {
+        let prefix = format!("p/{patient}\0");
+        self.patients
+            .scan_prefix(prefix.as_bytes())
+            .map(|item| {
+                let (key, _) = item?;
+                Ok(String::from_utf8_lossy(&key[prefix.len()..]).into_owned())
+            })
+            .collect()
+    }
+
+    /// The patient behind a commitment, unless its payload was erased.
+    pub fn patient_of(&self, commitment: &str) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .patients
+            .get(format!("c/{commitment}").as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Walks the keys in `[start, end)`, ascending or descending, while `visit`
+    /// returns true.
+    pub fn walk_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        backward: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), IndexError> {
+        if start >= end {
+            return Ok(());
+        }
+        let range = self.db.range(start.to_vec()..end.to_vec());
+        let mut step = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool, IndexError> {
+            let (k, v) = item?;
+            Ok(visit(&k, &v))
+        };
+        if backward {
+            for item in range.rev() {
+                if !step(item)? {
+                    break;
+                }
+            }
+        } else {
+            for item in range {
+                if !step(item)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value under `key`.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Low-level write, for tests that tamper with the index.

@@ -9,11 +9,16 @@
 //!   signed operation to the ledger and the index, `reindex` and `verify`.
 //! - [`Sequencer`] — the thread that owns a [`Registry`] and commits what concurrent
 //!   writers submit, together.
+//! - [`event`] — lifecycle events (EPCIS 2.0): validation, CBV hash IDs, the trace
+//!   engine.
+//! - [`LedgerEntry`] — what the ledger holds: an operation or an event.
 //! - [`Index`] — the sled index of records, prefixes and DIDs, derived from the ledger.
 //!
 //! This crate knows nothing of sockets or HTTP.
 
 pub mod dnsname;
+mod entry;
+pub mod event;
 pub mod id;
 mod index;
 pub mod log;
@@ -24,6 +29,7 @@ mod schema;
 mod sequencer;
 mod state;
 
+pub use entry::{LedgerEntry, is_event};
 pub use index::{Index, IndexError};
 pub use node::{
     Committed, DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry,

@@ -27,10 +27,12 @@ use medid_did::{DidKey, KeyPair};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::entry::{LedgerEntry, apply_entry, is_event};
+use crate::event::SignedEvent;
 use crate::index::{Index, IndexError, wal_group};
 use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
-use crate::state::{Changes, Overlay, apply};
+use crate::state::{Changes, Overlay};
 
 /// How far an operation's `created` may be from the node's clock, in seconds.
 pub const DEFAULT_CLOCK_WINDOW: i64 = 300;
@@ -109,6 +111,9 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// The request is refused (retention, …).
+    #[error("refused ({code}): {0}", code = .0.code())]
+    Refused(OpError),
     /// The index does not match the ledger.
     #[error(
         "index value `{key}` does not match the ledger (last written by entry {entry:?}); run `medid reindex`"
@@ -128,12 +133,37 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     }
 }
 
-/// An operation ready to be sequenced: schema, signatures, freshness and payloads
-/// checked. Preparing is the expensive, parallel part of a write.
+/// An operation or event ready to be sequenced: schema, signatures, freshness and
+/// payloads checked. Preparing is the expensive, parallel part of a write.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    op: SignedOperation,
+    entry: LedgerEntry,
     restricted: Vec<RestrictedPayload>,
+}
+
+/// Every payload opens one of `commitments`, and every commitment has its payload.
+fn check_payloads(commitments: &[&str], payloads: &[RestrictedPayload]) -> Result<(), OpError> {
+    for commitment in commitments {
+        let payload = payloads
+            .iter()
+            .find(|p| p.commitment == *commitment)
+            .ok_or_else(|| OpError::Restricted(format!("no payload for {commitment}")))?;
+        if !payload.opens() {
+            return Err(OpError::Restricted(format!(
+                "the payload does not open {commitment}"
+            )));
+        }
+    }
+    if let Some(extra) = payloads
+        .iter()
+        .find(|p| !commitments.contains(&p.commitment.as_str()))
+    {
+        return Err(OpError::Restricted(format!(
+            "payload {} matches no value",
+            extra.commitment
+        )));
+    }
+    Ok(())
 }
 
 impl Prepared {
@@ -143,6 +173,17 @@ impl Prepared {
         now: OffsetDateTime,
         window_seconds: i64,
     ) -> Result<Self, OpError> {
+        if is_event(&submission.operation) {
+            // An event: no freshness window (events are often captured late); a replay
+            // is the same event, answered idempotently by its hash ID.
+            let event = SignedEvent::from_json(&submission.operation)?;
+            let commitments: Vec<&str> = event.facts.sealed.iter().map(String::as_str).collect();
+            check_payloads(&commitments, &submission.restricted)?;
+            return Ok(Self {
+                entry: LedgerEntry::Event(event),
+                restricted: submission.restricted.clone(),
+            });
+        }
         let op = SignedOperation::from_json(&submission.operation)?;
         if (op.created - now).whole_seconds().abs() > window_seconds {
             return Err(OpError::Stale {
@@ -160,37 +201,21 @@ impl Prepared {
         }
         .filter_map(|v| v.commitment.as_deref())
         .collect();
-        for commitment in &commitments {
-            let payload = submission
-                .restricted
-                .iter()
-                .find(|p| p.commitment == *commitment)
-                .ok_or_else(|| OpError::Restricted(format!("no payload for {commitment}")))?;
-            if !payload.opens() {
-                return Err(OpError::Restricted(format!(
-                    "the payload does not open {commitment}"
-                )));
-            }
-        }
-        if let Some(extra) = submission
-            .restricted
-            .iter()
-            .find(|p| !commitments.contains(&p.commitment.as_str()))
-        {
-            return Err(OpError::Restricted(format!(
-                "payload {} matches no value",
-                extra.commitment
-            )));
-        }
+        check_payloads(&commitments, &submission.restricted)?;
         Ok(Self {
-            op,
+            entry: LedgerEntry::Operation(op),
             restricted: submission.restricted.clone(),
         })
     }
 
-    /// The operation.
-    pub fn operation(&self) -> &SignedOperation {
-        &self.op
+    /// The ledger entry.
+    pub fn entry(&self) -> &LedgerEntry {
+        &self.entry
+    }
+
+    /// The operation, when the submission is one.
+    pub fn operation(&self) -> Option<&SignedOperation> {
+        self.entry.operation()
     }
 }
 
@@ -408,6 +433,7 @@ impl Registry {
         let mut changes = Changes::default();
         let mut entries: Vec<Vec<u8>> = Vec::new();
         let mut payloads: Vec<RestrictedPayload> = Vec::new();
+        let mut patients: Vec<RestrictedPayload> = Vec::new();
         let mut outcomes: Vec<Result<u64, OpError>> = Vec::with_capacity(batch.len());
         for prepared in batch {
             let outcome = prepared.and_then(|p| {
@@ -417,9 +443,19 @@ impl Registry {
                     base: &self.index,
                     changes: &changes,
                 };
-                apply(&view, &mut mine, &p.op, leaf, &self.config.admin)?;
+                apply_entry(&view, &mut mine, &p.entry, leaf, &self.config.admin)?;
                 changes.merge(mine);
-                entries.push(p.op.entry);
+                if let LedgerEntry::Event(event) = &p.entry
+                    && let Some(commitment) = &event.facts.patient
+                {
+                    patients.extend(
+                        p.restricted
+                            .iter()
+                            .filter(|r| &r.commitment == commitment)
+                            .cloned(),
+                    );
+                }
+                entries.push(p.entry.into_bytes());
                 payloads.extend(p.restricted);
                 Ok(leaf)
             });
@@ -449,6 +485,9 @@ impl Registry {
         for payload in &payloads {
             self.write_payload(payload)?;
         }
+        // Patient links (patient → commitment), in the index's erasable tree: a link
+        // whose event never reaches the ledger points at no event and is harmless.
+        self.index.link_patients(&patients)?;
         // Step 2, the commit point: the index changes, the entries as write-ahead
         // entries and the new applied size, one atomic sled batch, flushed. Dying
         // before the flush: nothing of the batch is anywhere that counts (files the
@@ -480,11 +519,49 @@ impl Registry {
     /// Erases the payload of a restricted value; the ledger's commitment stays.
     pub fn erase_payload(&self, commitment: &str) -> Result<bool, RegistryError> {
         let path = self.payload_path(commitment)?;
+        self.check_retention(commitment, OffsetDateTime::now_utc())?;
+        self.index.unlink_patient(commitment)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error(&path)(e)),
         }
+    }
+
+    /// Refuses erasing the payload of a value sealed in an event before the event's
+    /// retention period (WS 310.3) has passed at `now`.
+    pub fn check_retention(
+        &self,
+        commitment: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), RegistryError> {
+        let key = format!("ec/{commitment}");
+        let Some(leaf) = self
+            .index
+            .get_raw(key.as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+        else {
+            return Ok(());
+        };
+        let bad = |reason: String| RegistryError::BadEntry {
+            index: leaf,
+            reason,
+        };
+        let (_, entry) = self
+            .log
+            .entries(leaf..leaf + 1)?
+            .next()
+            .transpose()?
+            .ok_or_else(|| bad("missing".into()))?;
+        if let LedgerEntry::Event(event) =
+            LedgerEntry::from_entry(&entry).map_err(|e| bad(e.to_string()))?
+        {
+            let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+            crate::event::retention::check_erasure(&event.facts, &event.event_id, now_ms)
+                .map_err(RegistryError::Refused)?;
+        }
+        Ok(())
     }
 
     /// The payload of a restricted value, if it was not erased.
@@ -532,7 +609,7 @@ impl Registry {
                     base: &self.index,
                     changes: &changes,
                 };
-                apply(&view, &mut mine, &op, index, &self.config.admin).map_err(|e| {
+                apply_entry(&view, &mut mine, &op, index, &self.config.admin).map_err(|e| {
                     RegistryError::BadEntry {
                         index,
                         reason: format!("does not apply: {e}"),
@@ -553,6 +630,11 @@ impl Registry {
         self.index.clear()?;
         let size = self.log.size();
         self.replay(0..size)?;
+        // Patient links come from the off-log payloads of the events' commitments; an
+        // erased payload has no link.
+        let dir = self.dir.clone();
+        self.index
+            .relink_patients(|commitment| read_payload(&dir, commitment).ok().flatten())?;
         self.sync()?;
         Ok(size)
     }
@@ -574,7 +656,7 @@ impl Registry {
             for (index, op) in parse_entries(&entries) {
                 let op = op?;
                 let mut changes = Changes::default();
-                apply(&state, &mut changes, &op, index, &self.config.admin).map_err(|e| {
+                apply_entry(&state, &mut changes, &op, index, &self.config.admin).map_err(|e| {
                     RegistryError::BadEntry {
                         index,
                         reason: format!("does not apply: {e}"),
@@ -613,9 +695,9 @@ impl Registry {
 
 /// Reads ledger entries back as operations (schema and signatures checked again), on
 /// all cores.
-fn parse_entries(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, Result<SignedOperation, RegistryError>)> {
+fn parse_entries(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, Result<LedgerEntry, RegistryError>)> {
     crate::parallel_map(entries, |(index, entry)| {
-        let op = SignedOperation::from_entry(entry).map_err(|e| RegistryError::BadEntry {
+        let op = LedgerEntry::from_entry(entry).map_err(|e| RegistryError::BadEntry {
             index: *index,
             reason: e.to_string(),
         });

@@ -271,6 +271,18 @@ pub enum OpError {
     /// A restricted payload is missing, or does not open its commitment.
     #[error("restricted value: {0}")]
     Restricted(String),
+    /// Erasure refused: the record is within its retention period.
+    #[error("retention: {0}")]
+    Retention(String),
+    /// The event (same CBV hash ID) is in the ledger already; capturing it again is
+    /// answered with its existing receipt.
+    #[error("event {event_id} is in the ledger already, at index {leaf}")]
+    AlreadyLogged {
+        /// The event's ID.
+        event_id: String,
+        /// Its ledger index.
+        leaf: u64,
+    },
 }
 
 impl OpError {
@@ -290,6 +302,8 @@ impl OpError {
             Self::NotFound(_) => "notFound",
             Self::Exists(_) => "exists",
             Self::Restricted(_) => "restricted",
+            Self::AlreadyLogged { .. } => "alreadyLogged",
+            Self::Retention(_) => "retention",
         }
     }
 }

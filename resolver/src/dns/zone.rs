@@ -279,6 +279,41 @@ impl From<medid_registry::IndexError> for ZoneReadError {
     }
 }
 
+/// Adds the derived lifecycle `STATUS` value (`sterile`, `used`, `recalled`) of an item
+/// named by events, as the HTTP answer shows it: a public value at the first free index
+/// from 100, TTL 60 s.
+fn with_status(
+    index: &Index,
+    id: &Identifier,
+    record: &mut IdentifierRecord,
+) -> Result<(), ZoneReadError> {
+    use medid_registry::event::trace::{ItemStatus, item_status};
+    let status = item_status(index, &id.to_string())?;
+    if status == ItemStatus::Unprocessed {
+        return Ok(());
+    }
+    let text = serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut free = 100;
+    while record.values.iter().any(|v| v.value.index == free) {
+        free += 1;
+    }
+    record.values.push(medid_registry::StoredValue {
+        value: medid_registry::op::RecordValue {
+            index: free,
+            kind: "STATUS".into(),
+            data: Some(text),
+            commitment: None,
+            ttl: 60,
+            read: medid_registry::op::ReadPermission::Public,
+        },
+        timestamp: record.updated.clone(),
+    });
+    Ok(())
+}
+
 /// Read access to what a zone says: the registry's index, seen through the DNS names of
 /// identifiers and prefixes ([`medid_registry::dnsname`]).
 ///
@@ -323,7 +358,11 @@ impl ZoneIndex for Index {
     }
 
     fn identifier(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, ZoneReadError> {
-        Ok(Index::identifier(self, id)?)
+        let Some(mut record) = Index::identifier(self, id)? else {
+            return Ok(None);
+        };
+        with_status(self, id, &mut record)?;
+        Ok(Some(record))
     }
 
     fn names(&self) -> Box<dyn Iterator<Item = Result<(String, String), ZoneReadError>> + '_> {

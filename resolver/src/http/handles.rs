@@ -1,6 +1,7 @@
 //! `GET /api/handles/{id}`: an identifier's record in the shape of the Handle.Net REST
 //! API (see the [module docs](super#handles) for the answers).
 
+use medid_registry::event::trace::ItemStatus;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -177,6 +178,9 @@ fn failure(status: StatusCode, code: u16, error: &str, handle: &str, message: &s
     .into_response()
 }
 
+/// TTL of the derived STATUS value: events change it without touching the record.
+const STATUS_TTL: u32 = 60;
+
 fn answer(
     state: &AppState,
     id: &Identifier,
@@ -282,6 +286,32 @@ fn answer(
             ));
         }
         next = next.saturating_add(1);
+    }
+    // The lifecycle status of an item with events (sterile, used, recalled), derived
+    // from the event index at answer time, as a STATUS value.
+    let status =
+        medid_registry::event::trace::item_status(index, &handle).map_err(ApiError::internal)?;
+    if status != ItemStatus::Unprocessed {
+        while used.contains(&next) {
+            next = next.saturating_add(1);
+        }
+        if filters.matches(next, "STATUS") {
+            let text = serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            values.push((
+                next,
+                STATUS_TTL,
+                json!({
+                    "index": next,
+                    "type": "STATUS",
+                    "data": {"format": "string", "value": text},
+                    "ttl": STATUS_TTL,
+                    "timestamp": record.updated,
+                }),
+            ));
+        }
     }
     values.sort_by_key(|(index, _, _)| *index);
 

@@ -15,6 +15,8 @@
 //! | `GET /api/log/proof/consistency?old=&new=` | consistency proof JSON |
 //! | `GET /api/log/bundle/{index}[?extra=entry]` | offline proof, `c2sp.org/tlog-proof@v1` |
 //! | `GET /api/node` | the node's name, DID, admin, zone and checkpoint key |
+//! | `POST /capture`, `GET /events`, `GET /epcs/{epc}/events` | EPCIS 2.0 capture and query ([`events`](events)) |
+//! | `GET /api/trace`, `GET /api/recall` | trace and recall reports |
 //!
 //! Every error is JSON `{"error": code, "message": …}` with its HTTP status (the Handle
 //! API adds its `responseCode`; DID resolution errors are resolution results, as that
@@ -46,6 +48,11 @@
 //! prefix) are rendered as `HS_ADMIN` values from index 100 up, skipping indexes the
 //! record uses, each `{"handle": <did>, "index": 0, "permissions": "011111110011"}`
 //! (index 0: the DID itself holds its key), with the record's `updated` time.
+//!
+//! An identifier named by lifecycle events gets a derived `STATUS` value (`sterile`,
+//! `used`, `recalled`; see [`ItemStatus`](medid_registry::event::trace::ItemStatus)),
+//! computed from the event index at answer time, at the first free index from 100 after
+//! the `HS_ADMIN` values, with a TTL of 60 s.
 //!
 //! Restricted values (a `commitment` and a `read` list) are absent unless the request
 //! carries an HTTP Message Signature (RFC 9421, see [`signature`]) by a DID of the
@@ -129,6 +136,7 @@
 mod did;
 mod digital_link;
 mod error;
+mod events;
 mod handles;
 mod log;
 mod ops;
@@ -267,6 +275,11 @@ pub fn app(state: AppState) -> Router {
         .route("/01/", get(digital_link::resolve))
         .route("/01/{*key}", get(digital_link::resolve))
         .route("/api/ops", post(ops::submit))
+        .route("/capture", post(events::capture))
+        .route("/events", get(events::query))
+        .route("/epcs/{*epc}", get(events::epc_events))
+        .route("/api/trace", get(events::trace))
+        .route("/api/recall", get(events::recall))
         .route("/checkpoint", get(log::checkpoint))
         .route("/tile/{*path}", get(log::tile))
         .route("/api/log/proof/inclusion", get(log::inclusion))

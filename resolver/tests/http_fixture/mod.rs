@@ -29,8 +29,10 @@ pub(crate) fn invalidate(cache: &AnswerCache, keys: &[String]) {
             cache.invalidate_subject(id);
         } else if let Some(did) = key.strip_prefix("d/") {
             cache.invalidate_subject(did);
-        } else if key.starts_with("p/") {
+        } else if key.starts_with("p/") || key.starts_with("es/") || key.starts_with("el/") {
             cache.invalidate_all();
+        } else if let Some(rest) = key.strip_prefix("ee/") {
+            cache.invalidate_subject(rest.split('\0').next().unwrap_or_default());
         }
     }
 }

@@ -1,0 +1,178 @@
+//! Lifecycle events at scale: a generated CSSD history (50 sterilizers, 30 packs per
+//! load, packs reused many times, uses on patients, implants and drugs) captured
+//! durably through the sequencer (schema, proof and hash checked, group commit), then
+//! trace latency p50/p99 forward from random loads and reverse from random patients.
+//!
+//! `cargo bench --bench events` (MEDID_BENCH_EVENTS sets the number of events, default
+//! 1000000; MEDID_BENCH_TRACES the traces per direction, default 1000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
+
+use std::time::{Duration, Instant};
+
+use medid_did::KeyPair;
+use medid_registry::event::epcis::bizstep;
+use medid_registry::event::scenario::{HistoryConfig, cssd_history};
+use medid_registry::event::seal_and_sign;
+use medid_registry::event::trace;
+use medid_registry::op::{Submission, draft, sign};
+use medid_registry::{Registry, Sequencer, parallel_map};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn register(registry: &mut Registry, key: &KeyPair, role: &str) {
+    let op = sign(
+        &draft(
+            "did.register",
+            json!({"did": key.did().to_string(), "name": role, "role": role}),
+        ),
+        &[key],
+    )
+    .unwrap();
+    let answer = registry
+        .submit(&[Submission {
+            operation: op,
+            restricted: vec![],
+        }])
+        .unwrap();
+    assert!(answer[0].is_ok());
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn main() {
+    let events_wanted = env("MEDID_BENCH_EVENTS", 1_000_000);
+    let traces = env("MEDID_BENCH_TRACES", 1000);
+    // About 96 events per load (30 washes, 30 packings, the load, its result, the
+    // dispatch, ~33 uses, 2 implants or drugs).
+    let config = HistoryConfig {
+        sterilizers: 50,
+        packs: 3000,
+        instruments_per_pack: 8,
+        loads: (events_wanted / 96).max(1),
+        packs_per_load: 30,
+        patients: 200_000,
+        failures_per_mille: 10,
+        device_uses_per_load: 2,
+        step_ms: 1000,
+        ..HistoryConfig::default()
+    };
+    let started = Instant::now();
+    let history = cssd_history(&config);
+    println!(
+        "history: {} events, {} loads on {} sterilizers, {} packs (~{} cycles each), generated in {:.1} s",
+        history.len(),
+        config.loads,
+        config.sterilizers,
+        config.packs,
+        config.loads * config.packs_per_load / config.packs,
+        started.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node");
+    let admin = KeyPair::generate();
+    Registry::init(&path, "bench.medid.example", Some(admin.did())).unwrap();
+    let mut registry = Registry::open(&path).unwrap();
+    let (cssd, hospital) = (KeyPair::generate(), KeyPair::generate());
+    register(&mut registry, &cssd, "sterilization-center");
+    register(&mut registry, &hospital, "hospital");
+    let (sequencer, thread) = Sequencer::start(registry);
+
+    // Capture in chunks: the client signs a chunk (not timed), the node checks and
+    // commits it (timed: submit to the last durable receipt).
+    let mut captured = Duration::ZERO;
+    let mut count = 0usize;
+    for chunk in history.chunks(20_000) {
+        let submissions = parallel_map(chunk, |event| {
+            let step = event["bizStep"].as_str().unwrap_or_default();
+            let key = if matches!(
+                step,
+                bizstep::USING | bizstep::IMPLANTING | bizstep::DISPENSING
+            ) {
+                &hospital
+            } else {
+                &cssd
+            };
+            let (operation, restricted) = seal_and_sign(event, key).unwrap();
+            Submission {
+                operation,
+                restricted,
+            }
+        });
+        let start = Instant::now();
+        let answers: Vec<_> = submissions.iter().map(|s| sequencer.submit(s)).collect();
+        for answer in answers {
+            answer.blocking_recv().unwrap().unwrap();
+        }
+        captured += start.elapsed();
+        count += chunk.len();
+    }
+    println!(
+        "capture: {count} events in {:.1} s = {:.0} events/s (durable: checked, logged, indexed, flushed)",
+        captured.as_secs_f64(),
+        count as f64 / captured.as_secs_f64()
+    );
+    drop(history);
+    let index = sequencer.index().clone();
+    drop(sequencer);
+    let registry = thread.join().unwrap();
+    println!(
+        "disk: ledger + index {:.0} MB (index {:.0} MB on disk)",
+        dir_size(&path) as f64 / 1e6,
+        index.size_on_disk().unwrap() as f64 / 1e6
+    );
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for (direction, pick) in [("forward from a load", 0), ("reverse from a patient", 1)] {
+        let mut times = Vec::with_capacity(traces);
+        let mut patients = 0usize;
+        for _ in 0..traces {
+            let start = Instant::now();
+            let trace = if pick == 0 {
+                trace::forward_from_load(&index, &config.load(rng.gen_range(0..config.loads)))
+            } else {
+                trace::reverse_from_patient(
+                    &index,
+                    &config.patient(rng.gen_range(0..config.patients)),
+                )
+            }
+            .unwrap();
+            times.push(start.elapsed());
+            patients += trace.patients.len();
+        }
+        times.sort();
+        println!(
+            "trace {direction}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1} patients per answer, {traces} traces)",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            times.last().unwrap().as_secs_f64() * 1e3,
+            patients as f64 / traces as f64
+        );
+    }
+    drop(registry);
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let meta = entry.metadata().unwrap();
+            total += if meta.is_dir() {
+                dir_size(&entry.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}

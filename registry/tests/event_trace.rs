@@ -1,0 +1,555 @@
+//! Events in the ledger and the trace engine on a real data directory: capture
+//! (signatures, registered DIDs, idempotency, sealed patients), reindex and verify, and
+//! forward, reverse, sterilizer-recall and lot traces checked against an independent
+//! brute-force computation over random multi-cycle histories.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use medid_did::KeyPair;
+use medid_registry::event::scenario::{HistoryConfig, cssd_history};
+use medid_registry::event::trace::{self, ItemStatus, Trace};
+use medid_registry::event::{epcis::bizstep, seal_and_sign};
+use medid_registry::op::{OpError, Submission, draft, sign};
+use medid_registry::{Receipt, Registry};
+use serde_json::{Value, json};
+
+struct Node {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    registry: Registry,
+    cssd: KeyPair,
+    hospital: KeyPair,
+}
+
+fn register(registry: &mut Registry, key: &KeyPair, name: &str, role: &str) {
+    let op = sign(
+        &draft(
+            "did.register",
+            json!({"did": key.did().to_string(), "name": name, "role": role}),
+        ),
+        &[key],
+    )
+    .unwrap();
+    registry
+        .submit(&[Submission {
+            operation: op,
+            restricted: Vec::new(),
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+}
+
+fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node");
+    let admin = KeyPair::generate();
+    Registry::init(&path, "test.medid.example", Some(admin.did())).unwrap();
+    let mut registry = Registry::open(&path).unwrap();
+    let cssd = KeyPair::generate();
+    let hospital = KeyPair::generate();
+    register(&mut registry, &cssd, "CSSD", "sterilization-center");
+    register(&mut registry, &hospital, "Hospital", "hospital");
+    Node {
+        _dir: dir,
+        path,
+        registry,
+        cssd,
+        hospital,
+    }
+}
+
+fn is_use(event: &Value) -> bool {
+    matches!(
+        event["bizStep"].as_str(),
+        Some(bizstep::USING | bizstep::IMPLANTING | bizstep::DISPENSING)
+    )
+}
+
+impl Node {
+    fn submission(&self, event: &Value) -> Submission {
+        let key = if is_use(event) {
+            &self.hospital
+        } else {
+            &self.cssd
+        };
+        let (signed, restricted) = seal_and_sign(event, key).unwrap();
+        Submission {
+            operation: signed,
+            restricted,
+        }
+    }
+
+    fn capture(&mut self, events: &[Value]) -> Vec<Result<Receipt, OpError>> {
+        let mut answers = Vec::new();
+        for chunk in events.chunks(500) {
+            let batch: Vec<Submission> = chunk.iter().map(|e| self.submission(e)).collect();
+            answers.extend(self.registry.submit(&batch).unwrap());
+        }
+        answers
+    }
+
+    fn patients(&self, trace: &Trace) -> BTreeSet<String> {
+        trace
+            .patients
+            .keys()
+            .map(|c| self.registry.index().patient_of(c).unwrap().unwrap())
+            .collect()
+    }
+}
+
+/// The history as the oracle sees it: plain facts in ledger order.
+struct Fact {
+    kind: String,
+    step: String,
+    epcs: Vec<String>,
+    parent: Option<String>,
+    children: Vec<String>,
+    sterilizer: Option<String>,
+    bi: Option<String>,
+    patient: Option<String>,
+}
+
+fn plain(id: &Value) -> String {
+    let s = id.as_str().unwrap();
+    s.strip_prefix("hdl:").unwrap_or(s).to_owned()
+}
+
+fn facts(events: &[Value]) -> Vec<Fact> {
+    events
+        .iter()
+        .map(|e| Fact {
+            kind: e["type"].as_str().unwrap().to_owned(),
+            step: e["bizStep"].as_str().unwrap_or_default().to_owned(),
+            epcs: e["epcList"]
+                .as_array()
+                .map(|a| a.iter().map(plain).collect())
+                .unwrap_or_default(),
+            parent: e.get("parentID").map(plain),
+            children: e["childEPCs"]
+                .as_array()
+                .map(|a| a.iter().map(plain).collect())
+                .unwrap_or_default(),
+            sterilizer: e.get("medid:sterilizer").map(plain),
+            bi: e["medid:biologicalIndicator"].as_str().map(str::to_owned),
+            patient: e["medid:patient"].as_str().map(str::to_owned),
+        })
+        .collect()
+}
+
+fn is_load(f: &Fact) -> bool {
+    f.kind == "AggregationEvent" && f.step == bizstep::STERILIZING
+}
+
+/// Brute force: the patients a load reached.
+fn oracle_forward(history: &[Fact], load: &str) -> BTreeSet<String> {
+    let mut patients = BTreeSet::new();
+    for (at, f) in history.iter().enumerate() {
+        if !(is_load(f) && f.parent.as_deref() == Some(load)) {
+            continue;
+        }
+        for pack in &f.children {
+            for g in &history[at + 1..] {
+                if is_load(g) && g.children.contains(pack) {
+                    break;
+                }
+                if g.step == bizstep::USING && g.epcs.contains(pack) {
+                    patients.insert(g.patient.clone().unwrap());
+                }
+            }
+        }
+    }
+    patients
+}
+
+/// Brute force: the patients reached from a patient.
+fn oracle_reverse(history: &[Fact], patient: &str) -> BTreeSet<String> {
+    let mut patients = BTreeSet::new();
+    for (at, f) in history.iter().enumerate() {
+        if f.patient.as_deref() != Some(patient) {
+            continue;
+        }
+        patients.insert(patient.to_owned());
+        for item in &f.epcs {
+            let last_load = history[..at]
+                .iter()
+                .rev()
+                .find(|g| is_load(g) && g.children.contains(item));
+            if let Some(load) = last_load {
+                patients.extend(oracle_forward(history, load.parent.as_deref().unwrap()));
+            }
+        }
+    }
+    patients
+}
+
+/// Brute force: the loads a sterilizer's failed indicators recall.
+fn oracle_recalled_loads(history: &[Fact], sterilizer: &str) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut bi = BTreeMap::new();
+    for f in history {
+        if f.sterilizer.as_deref() != Some(sterilizer) {
+            continue;
+        }
+        if is_load(f) {
+            order.push(f.parent.clone().unwrap());
+        } else if let Some(result) = &f.bi {
+            bi.insert(f.epcs[0].clone(), result.clone());
+        }
+    }
+    let mut recalled = Vec::new();
+    let mut since_pass = Vec::new();
+    for load in order {
+        since_pass.push(load.clone());
+        match bi.get(&load).map(String::as_str) {
+            Some("pass") => since_pass.clear(),
+            Some("fail") => recalled.append(&mut since_pass),
+            _ => {}
+        }
+    }
+    recalled
+}
+
+#[test]
+fn traces_match_brute_force_on_random_histories() {
+    for seed in 1..=3 {
+        let config = HistoryConfig {
+            seed,
+            loads: 50,
+            packs: 14 + seed as usize * 3,
+            patients: 25,
+            ..HistoryConfig::default()
+        };
+        let events = cssd_history(&config);
+        let mut node = node();
+        for answer in node.capture(&events) {
+            answer.unwrap();
+        }
+        let history = facts(&events);
+        let index = node.registry.index().clone();
+        for load in 0..config.loads {
+            let id = config.load(load);
+            let trace = trace::forward_from_load(&index, &id).unwrap();
+            assert_eq!(
+                node.patients(&trace),
+                oracle_forward(&history, &id),
+                "seed {seed}, forward from {id}"
+            );
+        }
+        for patient in 0..config.patients {
+            let id = config.patient(patient);
+            let trace = trace::reverse_from_patient(&index, &id).unwrap();
+            assert_eq!(
+                node.patients(&trace),
+                oracle_reverse(&history, &id),
+                "seed {seed}, reverse from {id}"
+            );
+        }
+        for sterilizer in 0..config.sterilizers {
+            let id = config.sterilizer(sterilizer);
+            let trace = trace::recall_sterilizer(&index, &id).unwrap();
+            let recalled = oracle_recalled_loads(&history, &id);
+            let loads: BTreeSet<String> = trace.loads.keys().cloned().collect();
+            assert_eq!(
+                loads,
+                recalled.iter().cloned().collect(),
+                "seed {seed}, {id}"
+            );
+            let mut expected = BTreeSet::new();
+            for load in &recalled {
+                expected.extend(oracle_forward(&history, load));
+                assert!(trace.loads[load].recalled, "{load} is recalled");
+            }
+            assert_eq!(node.patients(&trace), expected, "seed {seed}, recall {id}");
+            // A recalled pack that has not been used since is `recalled`.
+            for item in trace.items.values() {
+                if item.status == ItemStatus::Recalled {
+                    let status = trace::item_status(&index, &item.id).unwrap();
+                    assert_eq!(status, ItemStatus::Recalled);
+                }
+            }
+        }
+        // Lots: every implanting and dispensing use of the lot, nothing else.
+        for lot in 1..=3 {
+            let lot_id = format!(
+                "/01/{}/10/LOT{lot}",
+                medid_registry::event::scenario::DEVICE_GTIN
+            );
+            let trace = trace::forward_from_lot(&index, &lot_id).unwrap();
+            let expected: BTreeSet<String> = history
+                .iter()
+                .filter(|f| f.step == bizstep::IMPLANTING)
+                .filter(|f| f.epcs[0].contains(&format!("/10/LOT{lot}/")))
+                .map(|f| f.patient.clone().unwrap())
+                .collect();
+            assert_eq!(node.patients(&trace), expected, "seed {seed}, lot {lot}");
+        }
+        // The index is exactly what the ledger gives, and rebuilds to the same answers.
+        node.registry.verify().unwrap();
+        let before = trace::reverse_from_patient(&index, &config.patient(3)).unwrap();
+        node.registry.reindex().unwrap();
+        node.registry.verify().unwrap();
+        let index = node.registry.index().clone();
+        let after = trace::reverse_from_patient(&index, &config.patient(3)).unwrap();
+        assert_eq!(before, after);
+    }
+}
+
+#[test]
+fn a_pack_reprocessed_many_times_keeps_its_cycles_apart() {
+    // One pack, ten cycles, one patient per cycle: each load reaches exactly one.
+    let config = HistoryConfig {
+        packs: 1,
+        packs_per_load: 1,
+        loads: 10,
+        patients: 1_000_000,
+        device_uses_per_load: 0,
+        failures_per_mille: 0,
+        ..HistoryConfig::default()
+    };
+    let events = cssd_history(&config);
+    let mut node = node();
+    node.capture(&events);
+    let history = facts(&events);
+    let index = node.registry.index().clone();
+    let mut reached = 0;
+    for load in 0..config.loads {
+        let expected = oracle_forward(&history, &config.load(load));
+        let trace = trace::forward_from_load(&index, &config.load(load)).unwrap();
+        assert_eq!(node.patients(&trace), expected);
+        assert!(expected.len() <= 2, "{expected:?}");
+        reached += expected.len();
+        if !expected.is_empty() {
+            let item = &trace.items[&config.pack(0)];
+            assert_eq!(item.instruments.len(), config.instruments_per_pack);
+        }
+    }
+    // Every use belongs to exactly one cycle: no load drags in another cycle's patient.
+    let uses = history.iter().filter(|f| f.step == bizstep::USING).count();
+    assert!(uses >= 2, "{uses}");
+    assert_eq!(reached, uses);
+}
+
+fn cycle(cssd_prefix: &str) -> Vec<Value> {
+    let t = |m: u32| format!("2026-03-01T10:{m:02}:00Z");
+    vec![
+        json!({"type": "AggregationEvent", "eventTime": t(0), "eventTimeZoneOffset": "+00:00",
+               "parentID": format!("{cssd_prefix}/PKG-1"), "childEPCs": [format!("{cssd_prefix}/INSTR-1")],
+               "action": "ADD", "bizStep": "packing"}),
+        json!({"type": "AggregationEvent", "eventTime": t(1), "eventTimeZoneOffset": "+00:00",
+               "parentID": format!("{cssd_prefix}/LOAD-1"), "childEPCs": [format!("{cssd_prefix}/PKG-1")],
+               "action": "ADD", "bizStep": bizstep::STERILIZING,
+               "medid:sterilizer": format!("{cssd_prefix}/ST-1")}),
+        json!({"type": "ObjectEvent", "eventTime": t(2), "eventTimeZoneOffset": "+00:00",
+               "epcList": [format!("{cssd_prefix}/LOAD-1")], "action": "OBSERVE",
+               "bizStep": bizstep::STERILIZING, "medid:sterilizer": format!("{cssd_prefix}/ST-1"),
+               "medid:biologicalIndicator": "pass", "medid:chemicalIndicator": "pass"}),
+        json!({"type": "ObjectEvent", "eventTime": t(3), "eventTimeZoneOffset": "+00:00",
+               "epcList": [format!("{cssd_prefix}/PKG-1")], "action": "OBSERVE",
+               "bizStep": bizstep::USING, "medid:patient": "PAT-1", "medid:procedure": "hip"}),
+    ]
+}
+
+#[test]
+fn capture_checks_signers_and_is_idempotent() {
+    let mut node = node();
+    let events = cycle("86.1000.23");
+    let first = node.capture(&events);
+    let receipts: Vec<Receipt> = first.into_iter().map(Result::unwrap).collect();
+    // The same events again (signed again, sealed again for the patient... the use is
+    // a new commitment, so it is a new event; the others are the same events).
+    let submission = node.submission(&events[1]);
+    let again = node.registry.submit(&[submission]).unwrap().remove(0);
+    match again {
+        Err(OpError::AlreadyLogged { leaf, .. }) => assert_eq!(leaf, receipts[1].leaf_index),
+        other => panic!("{other:?}"),
+    }
+    // An unregistered DID cannot record events.
+    let stranger = KeyPair::generate();
+    let (signed, restricted) = seal_and_sign(
+        &json!({"type": "ObjectEvent", "eventTime": "2026-03-02T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00", "epcList": ["hdl:86.1000.23/PKG-9"],
+                "action": "OBSERVE", "bizStep": bizstep::WASHING}),
+        &stranger,
+    )
+    .unwrap();
+    let err = node
+        .registry
+        .submit(&[Submission {
+            operation: signed.clone(),
+            restricted,
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert_eq!(err.code(), "notFound", "{err}");
+    // A tampered event fails its proof.
+    let mut tampered = signed;
+    tampered["epcList"] = json!(["hdl:86.1000.23/PKG-10"]);
+    let err = node
+        .registry
+        .submit(&[Submission {
+            operation: tampered,
+            restricted: Vec::new(),
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert_eq!(err.code(), "proof", "{err}");
+    // A plaintext patient never reaches the ledger: refused.
+    let mut plaintext = events[3].clone();
+    plaintext["eventTime"] = json!("2026-03-01T11:00:00Z");
+    let (mut signed, _) = seal_and_sign(&plaintext, &node.hospital).unwrap();
+    signed["medid:patient"] = json!("PAT-1");
+    let err = node
+        .registry
+        .submit(&[Submission {
+            operation: signed,
+            restricted: Vec::new(),
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert!(err.code() == "invalid" || err.code() == "proof", "{err}");
+    // A use without its patient payload is refused.
+    let (signed, _) = seal_and_sign(&plaintext, &node.hospital).unwrap();
+    let err = node
+        .registry
+        .submit(&[Submission {
+            operation: signed,
+            restricted: Vec::new(),
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    assert_eq!(err.code(), "restricted", "{err}");
+    // The ledger holds no patient identifier.
+    let log = std::fs::read_dir(node.path.join("log")).unwrap().count();
+    assert!(log > 0);
+    for leaf in 0..node.registry.log().size() {
+        let entry = node
+            .registry
+            .log()
+            .entries(leaf..leaf + 1)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&entry.1).contains("PAT-1"));
+    }
+    node.registry.verify().unwrap();
+}
+
+#[test]
+fn an_erased_patient_payload_drops_the_link_but_the_log_verifies() {
+    let mut node = node();
+    node.capture(&cycle("86.1000.23"));
+    let index = node.registry.index().clone();
+    let trace = trace::reverse_from_patient(&index, "PAT-1").unwrap();
+    assert_eq!(trace.patients.len(), 1);
+    let commitment = trace.patients.keys().next().unwrap().clone();
+    assert!(node.registry.erase_payload(&commitment).unwrap());
+    let trace = trace::reverse_from_patient(&index, "PAT-1").unwrap();
+    assert!(trace.patients.is_empty());
+    node.registry.verify().unwrap();
+    node.registry.reindex().unwrap();
+    let index = node.registry.index().clone();
+    assert!(index.patient_commitments("PAT-1").unwrap().is_empty());
+    // The use is still traced from its load, as a commitment nobody can open.
+    let trace = trace::forward_from_load(&index, "86.1000.23/LOAD-1").unwrap();
+    assert_eq!(trace.patients.len(), 1);
+    assert_eq!(index.patient_of(&commitment).unwrap(), None);
+}
+
+#[test]
+fn erasure_is_refused_within_the_retention_period() {
+    let mut node = node();
+    let now = time::OffsetDateTime::now_utc();
+    let ago = |days: i64| {
+        (now - time::Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let washing = |days: i64| {
+        json!({"type": "ObjectEvent", "eventTime": ago(days), "eventTimeZoneOffset": "+00:00",
+               "epcList": ["hdl:86.1000.23/PKG-1"], "action": "OBSERVE",
+               "bizStep": bizstep::WASHING, "medid:operator": format!("operator {days}")})
+    };
+    let result = |days: i64| {
+        json!({"type": "ObjectEvent", "eventTime": ago(days), "eventTimeZoneOffset": "+00:00",
+               "epcList": ["hdl:86.1000.23/LOAD-1"], "action": "OBSERVE",
+               "bizStep": bizstep::STERILIZING, "medid:biologicalIndicator": "pass",
+               "medid:operator": format!("operator {days}")})
+    };
+    let events = [washing(30), washing(200), result(400), result(1200)];
+    let mut commitments = Vec::new();
+    for event in &events {
+        let submission = node.submission(event);
+        commitments.push(submission.restricted[0].commitment.clone());
+        // The operator's name is sealed: off-log, erasable.
+        assert!(!submission.operation.to_string().contains("operator "));
+        node.registry
+            .submit(&[submission])
+            .unwrap()
+            .remove(0)
+            .unwrap();
+    }
+    let refused = |r: Result<bool, medid_registry::RegistryError>| match r {
+        Err(medid_registry::RegistryError::Refused(e)) => e.code() == "retention",
+        _ => false,
+    };
+    assert!(
+        refused(node.registry.erase_payload(&commitments[0])),
+        "washing, 30 days"
+    );
+    assert!(
+        node.registry.erase_payload(&commitments[1]).unwrap(),
+        "washing, 200 days"
+    );
+    assert!(
+        refused(node.registry.erase_payload(&commitments[2])),
+        "sterilization, 400 days"
+    );
+    assert!(
+        node.registry.erase_payload(&commitments[3]).unwrap(),
+        "sterilization, 1200 days"
+    );
+    assert!(node.registry.payload(&commitments[0]).unwrap().is_some());
+    assert!(node.registry.payload(&commitments[1]).unwrap().is_none());
+    node.registry.verify().unwrap();
+}
+
+#[test]
+fn a_lot_recall_reaches_implanted_patients_and_recalls_unused_devices() {
+    let mut node = node();
+    let serial = |s: &str| format!("https://id.gs1.org/01/09506000134352/10/LOT9/21/{s}");
+    let events = [
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-01T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": [serial("S1"), serial("S2")], "action": "OBSERVE", "bizStep": "receiving"}),
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-02T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": [serial("S2")], "action": "OBSERVE", "bizStep": bizstep::IMPLANTING,
+               "medid:patient": "PAT-7"}),
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-03T10:00:00Z", "eventTimeZoneOffset": "+00:00",
+               "epcList": ["https://id.gs1.org/01/09506000134352/10/LOT9"], "action": "OBSERVE",
+               "disposition": "recalled"}),
+    ];
+    for answer in node.capture(&events) {
+        answer.unwrap();
+    }
+    let index = node.registry.index().clone();
+    let lot = "/01/09506000134352/10/LOT9";
+    let trace = trace::forward_from_lot(&index, lot).unwrap();
+    assert_eq!(node.patients(&trace), BTreeSet::from(["PAT-7".to_owned()]));
+    let s1 = "/01/09506000134352/10/LOT9/21/S1";
+    let s2 = "/01/09506000134352/10/LOT9/21/S2";
+    assert_eq!(
+        trace::item_status(&index, s1).unwrap(),
+        ItemStatus::Recalled
+    );
+    assert_eq!(trace::item_status(&index, s2).unwrap(), ItemStatus::Used);
+    assert_eq!(trace.items[s2].status, ItemStatus::Used);
+    // Reverse from the patient finds the implant.
+    let reverse = trace::reverse_from_patient(&index, "PAT-7").unwrap();
+    assert!(reverse.items.contains_key(s2));
+}
