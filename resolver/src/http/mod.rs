@@ -14,7 +14,8 @@
 //! | `GET /api/log/proof/inclusion?index=&size=` | inclusion proof JSON |
 //! | `GET /api/log/proof/consistency?old=&new=` | consistency proof JSON |
 //! | `GET /api/log/bundle/{index}[?extra=entry]` | offline proof, `c2sp.org/tlog-proof@v1` |
-//! | `GET /api/node` | the node's name, DID, admin, zone and checkpoint key |
+//! | `GET /api/node` | the node's name, DID, admin, zone, checkpoint key and parent |
+//! | `GET /api/prefixes/{prefix}` | a prefix's record: controllers, the node it is delegated to, its ledger index |
 //!
 //! Every error is JSON `{"error": code, "message": …}` with its HTTP status (the Handle
 //! API adds its `responseCode`; DID resolution errors are resolution results, as that
@@ -36,7 +37,14 @@
 //!   `?index=` filters match none of its values (`"values":[]`);
 //! - `100` / 404 — handle not found, under a prefix of this node;
 //! - `102` / 400 — invalid handle: the identifier's syntax error, as the message;
-//! - `301` / 400 — not responsible: no prefix of this node covers the identifier.
+//! - `301` / 400 — not responsible: no prefix of this node covers the identifier, or
+//!   the prefix that covers it is delegated to another node. `referral` says where to
+//!   go: `{"prefix", "node": {"did","name","dns","http"}, "logIndex"}` for a delegation
+//!   (the ledger index of the operation that made it), `{"parent": URL}` on a child
+//!   node for identifiers outside its prefixes, `null` otherwise.
+//!
+//! A success carries `logIndex`, the ledger index of the operation that last changed
+//! the record (its proof: `/api/log/bundle/<logIndex>?extra=entry`).
 //!
 //! Filters are repeatable; a value is listed when its type (compared ignoring ASCII
 //! case) is one of the `type`s or its index one of the `index`es (either list may be
@@ -130,6 +138,7 @@ mod did;
 mod digital_link;
 mod error;
 mod handles;
+mod hierarchy;
 mod log;
 mod ops;
 pub mod signature;
@@ -181,6 +190,9 @@ pub struct NodeInfo {
     pub node_did: DidKey,
     /// The node's DNS zone.
     pub zone: String,
+    /// The HTTP URL of the parent node that delegated this node's prefix, if any:
+    /// identifiers outside this node's prefixes are referred there.
+    pub parent: Option<String>,
 }
 
 impl NodeInfo {
@@ -198,6 +210,7 @@ impl NodeInfo {
             config: registry.config().clone(),
             node_did,
             zone: zone.to_owned(),
+            parent: None,
         })
     }
 }
@@ -273,6 +286,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/log/proof/consistency", get(log::consistency))
         .route("/api/log/bundle/{index}", get(log::bundle))
         .route("/api/node", get(node_info))
+        .route("/api/prefixes/{*prefix}", get(hierarchy::prefix))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -291,6 +305,7 @@ async fn node_info(State(state): State<AppState>) -> Response {
             "admin": node.config.admin.to_string(),
             "zone": node.zone,
             "verifierKey": state.inner.log.verifier_key(),
+            "parent": node.parent,
         }),
     )
 }
