@@ -72,8 +72,8 @@ pub(crate) struct ParentArgs {
     /// The prefix the parent delegated to this node.
     #[arg(long)]
     prefix: Option<String>,
-    /// The node key the parent delegated to (made with `medid did new --out FILE`);
-    /// it becomes `DIR/node.key`.
+    /// The node key (made with `medid did new --out FILE`; with `--parent`, the key the
+    /// parent delegated to); it becomes `DIR/node.key` [default: a new key].
     #[arg(long)]
     node_key: Option<PathBuf>,
 }
@@ -82,6 +82,14 @@ impl ParentArgs {
     /// Whether a parent was given.
     pub(crate) fn given(&self) -> bool {
         self.parent.is_some()
+    }
+
+    /// The node key given, if any.
+    pub(crate) fn node_key(&self) -> anyhow::Result<Option<KeyPair>> {
+        self.node_key
+            .as_deref()
+            .map(|path| Ok(KeyPair::read_file(path)?))
+            .transpose()
     }
 }
 

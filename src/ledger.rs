@@ -84,7 +84,10 @@ pub(crate) fn init(data: &DataDir, args: InitArgs) -> anyhow::Result<()> {
         .map(DidKey::parse)
         .transpose()
         .context("--admin")?;
-    let outcome = Registry::init(&data.path, &args.name, admin)?;
+    let outcome = match args.parent.node_key()? {
+        Some(key) => Registry::init_with_key(&data.path, &args.name, admin, key)?,
+        None => Registry::init(&data.path, &args.name, admin)?,
+    };
     println!("node DID:     {}", outcome.node_did);
     println!("verifier key: {}", outcome.verifier_key);
     println!("admin DID:    {}", outcome.admin);

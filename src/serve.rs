@@ -56,6 +56,14 @@ pub(crate) struct ServeArgs {
     /// Bound on each upstream request of the proxy, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     upstream_timeout_ms: u64,
+    /// Witness the log with this checkpoint verifier key (repeatable): answer its
+    /// `POST /add-checkpoint` with a cosignature by `DIR/witness.key`.
+    #[arg(long = "witness-for", value_name = "VKEY")]
+    witness_for: Vec<String>,
+    /// A witness of this node's log (its HTTP URL, repeatable): the node submits its
+    /// checkpoints there and serves the cosignatures with them.
+    #[arg(long = "witness", value_name = "URL")]
+    witnesses: Vec<String>,
 }
 
 /// Opens the node in `data`, creating it on first start.
@@ -157,7 +165,29 @@ async fn run(
     println!("dns udp {}", dns.udp_addr());
     println!("dns tcp {}", dns.tcp_addr());
 
-    let state = AppState::new(sequencer, node, cache)?;
+    let state = AppState::new(sequencer, node.clone(), cache)?;
+    if !args.witness_for.is_empty() {
+        let key_path = node.dir.join("witness.key");
+        if !key_path.exists() {
+            medid_did::KeyPair::generate().write_file(&key_path)?;
+        }
+        let key = medid_did::KeyPair::read_file(&key_path)?;
+        let witness = medid_registry::log::witness::Witness::open(
+            &node.dir.join("witness.json"),
+            &node.config.name,
+            key.signing_key().clone(),
+            &args.witness_for,
+        )?;
+        println!("witness {}", witness.vkey());
+        state.set_witness(Arc::new(witness));
+    }
+    if !args.witnesses.is_empty() {
+        tokio::spawn(medid_resolver::http::collect_cosignatures(
+            state.clone(),
+            args.witnesses.clone(),
+            std::time::Duration::from_millis(500),
+        ));
+    }
     println!("http {http_addr}");
     axum::serve(listener, medid_resolver::http::app(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -15,6 +15,7 @@
 //! | `GET /api/log/proof/consistency?old=&new=` | consistency proof JSON |
 //! | `GET /api/log/bundle/{index}[?extra=entry]` | offline proof, `c2sp.org/tlog-proof@v1` |
 //! | `GET /api/node` | the node's name, DID, admin, zone, checkpoint key and parent |
+//! | `POST /add-checkpoint` | C2SP tlog-witness: a cosignature on another log's checkpoint (when the node witnesses it) |
 //! | `GET /api/prefixes/{prefix}` | a prefix's record: controllers, the node it is delegated to, its ledger index |
 //!
 //! Every error is JSON `{"error": code, "message": …}` with its HTTP status (the Handle
@@ -99,7 +100,8 @@
 //!
 //! `/checkpoint` (`text/plain; charset=utf-8`, `Cache-Control: no-cache`) and
 //! `/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]` (`application/octet-stream`)
-//! are the files of `DIR/log`, byte for byte — but only those of the tree of the
+//! are the files of `DIR/log`, byte for byte (the checkpoint followed by the
+//! cosignatures its witnesses returned on it, see [`collect_cosignatures`]) — but only those of the tree of the
 //! current checkpoint: a path outside it, or not in the tlog-tiles grammar's one
 //! spelling, is 404, so files of an append that never committed are never served. Full
 //! tiles are `immutable`; partial ones are cached for a day, as they may be deleted once
@@ -142,6 +144,7 @@ mod hierarchy;
 mod log;
 mod ops;
 pub mod signature;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,6 +167,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::AnswerCache;
 use error::ApiError;
+pub use witness::collect_cosignatures;
 
 /// Largest request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -237,6 +241,7 @@ struct Inner {
     log: LogReader<FsTileStore>,
     node: NodeInfo,
     cache: AnswerCache,
+    witness: witness::WitnessState,
 }
 
 impl AppState {
@@ -257,6 +262,7 @@ impl AppState {
                 log,
                 node,
                 cache,
+                witness: witness::WitnessState::default(),
             }),
         })
     }
@@ -287,6 +293,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/log/bundle/{index}", get(log::bundle))
         .route("/api/node", get(node_info))
         .route("/api/prefixes/{*prefix}", get(hierarchy::prefix))
+        .route("/add-checkpoint", post(witness::add_checkpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -364,7 +371,8 @@ async fn limits(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        // `text/x.tlog.size`: a witness's 409, whose body the tlog-witness spec fixes.
+        .is_some_and(|v| v.contains("json") || v == "text/x.tlog.size");
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "tooLarge",
