@@ -49,9 +49,9 @@ fn a_parent_refers_names_under_a_delegated_prefix() {
     let (zone, index) = (zone(""), parent());
     let referral = "NoError rd\n\
         ? pump-7.23.1000.86.hdl.medid.test. IN TXT\n\
-        ns 1000.86.hdl.medid.test. 3600 IN NS h--ns.1000.86.hdl.medid.test.\n\
-        ar h--ns.1000.86.hdl.medid.test. 3600 IN A 192.0.2.3\n\
-        ar h--ns.1000.86.hdl.medid.test. 3600 IN AAAA 2001:db8::3\n";
+        ns 1000.86.hdl.medid.test. 3600 NS h--ns.1000.86.hdl.medid.test.\n\
+        ar h--ns.1000.86.hdl.medid.test. 3600 A 192.0.2.3\n\
+        ar h--ns.1000.86.hdl.medid.test. 3600 AAAA 2001:db8::3\n";
     check(
         &zone,
         &index,
@@ -67,7 +67,7 @@ fn a_parent_refers_names_under_a_delegated_prefix() {
         Transport::UDP,
     )
     .unwrap();
-    assert!(render(&response).contains("ns 1000.86.hdl.medid.test. 3600 IN NS"));
+    assert!(render(&response).contains("ns 1000.86.hdl.medid.test. 3600 NS"));
     let above = respond(
         &query(7, "86.hdl.medid.test.", RecordType::TXT, None),
         &zone,
@@ -118,8 +118,8 @@ fn a_child_answers_for_its_sub_zone_only() {
         RecordType::NS,
         "NoError aa rd\n\
          ? 1000.86.hdl.medid.test. IN NS\n\
-         an 1000.86.hdl.medid.test. 3600 IN NS h--ns.1000.86.hdl.medid.test.\n\
-         ar h--ns.1000.86.hdl.medid.test. 3600 IN A 192.0.2.2\n",
+         an 1000.86.hdl.medid.test. 3600 NS h--ns.1000.86.hdl.medid.test.\n\
+         ar h--ns.1000.86.hdl.medid.test. 3600 A 192.0.2.2\n",
     );
     check(
         &zone,
@@ -128,7 +128,7 @@ fn a_child_answers_for_its_sub_zone_only() {
         RecordType::A,
         "NoError aa rd\n\
          ? h--ns.1000.86.hdl.medid.test. IN A\n\
-         an h--ns.1000.86.hdl.medid.test. 3600 IN A 192.0.2.2\n",
+         an h--ns.1000.86.hdl.medid.test. 3600 A 192.0.2.2\n",
     );
     let missing = respond(
         &query(7, "none.1000.86.hdl.medid.test.", RecordType::TXT, None),
@@ -140,7 +140,7 @@ fn a_child_answers_for_its_sub_zone_only() {
     let text = render(&missing);
     assert!(text.starts_with("NXDomain aa"), "{text}");
     assert!(
-        text.contains("ns 1000.86.hdl.medid.test. 300 IN SOA"),
+        text.contains("ns 1000.86.hdl.medid.test. 300 SOA"),
         "the SOA is the sub-zone's: {text}"
     );
     for outside in [
