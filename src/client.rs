@@ -41,6 +41,23 @@ pub(crate) fn get_json(url: &str, accept: &str) -> anyhow::Result<(u16, Value)> 
     Ok((status, body))
 }
 
+/// A GET returning bytes; an error unless the status is 200.
+pub(crate) fn get_bytes(url: &str) -> anyhow::Result<Vec<u8>> {
+    let mut response = agent()
+        .get(url)
+        .call()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .body_mut()
+        .read_to_vec()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if status != 200 {
+        bail!("{url}: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(bytes)
+}
+
 /// Submits a signed operation to the node at `server`; the receipt, or the node's
 /// refusal as an error.
 pub(crate) fn submit(server: &str, submission: &Submission) -> anyhow::Result<Receipt> {

@@ -35,6 +35,8 @@ pub(crate) struct InitArgs {
     /// The DID allowed to create top-level prefixes [default: a new key, DIR/admin.key].
     #[arg(long)]
     admin: Option<String>,
+    #[command(flatten)]
+    parent: crate::hierarchy::ParentArgs,
 }
 
 /// `medid log …`
@@ -70,13 +72,22 @@ pub(crate) enum ProofCommand {
 }
 
 pub(crate) fn init(data: &DataDir, args: InitArgs) -> anyhow::Result<()> {
+    if args.parent.given() {
+        if args.admin.is_some() {
+            anyhow::bail!("--admin cannot go with --parent: the admin key is generated");
+        }
+        return crate::hierarchy::init_child(data, &args.name, &args.parent);
+    }
     let admin = args
         .admin
         .as_deref()
         .map(DidKey::parse)
         .transpose()
         .context("--admin")?;
-    let outcome = Registry::init(&data.path, &args.name, admin)?;
+    let outcome = match args.parent.node_key()? {
+        Some(key) => Registry::init_with_key(&data.path, &args.name, admin, key)?,
+        None => Registry::init(&data.path, &args.name, admin)?,
+    };
     println!("node DID:     {}", outcome.node_did);
     println!("verifier key: {}", outcome.verifier_key);
     println!("admin DID:    {}", outcome.admin);

@@ -7,11 +7,13 @@ mod client;
 mod demo;
 mod dns_client;
 mod events;
+mod hierarchy;
 mod identity;
 mod ledger;
 mod records;
 mod resolve;
 mod serve;
+mod walk;
 
 use std::process::ExitCode;
 
@@ -50,8 +52,8 @@ enum Command {
     /// Create top-level prefixes (the node admin's right).
     #[command(subcommand)]
     Prefix(PrefixCommand),
-    /// Delegate a sub-prefix of a prefix you control to other controllers.
-    Delegate(records::PrefixArgs),
+    /// Delegate a sub-prefix of a prefix you control to other controllers, or to another node.
+    Delegate(hierarchy::DelegateArgs),
     /// Register an identifier with its values.
     Register(records::RegisterArgs),
     /// Add, replace or remove values of an identifier.
@@ -111,7 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prefix(PrefixCommand::Create(args)) => {
             records::prefix(data, "prefix.create", args)
         }
-        Command::Delegate(args) => records::prefix(data, "prefix.delegate", args),
+        Command::Delegate(args) => hierarchy::delegate(data, args),
         Command::Register(args) => records::register(data, args),
         Command::Update(args) => records::update(data, args),
         Command::Delete(args) => records::delete(data, args),

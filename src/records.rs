@@ -26,10 +26,10 @@ use crate::ledger::{DataDir, open};
 pub(crate) struct Signing {
     /// Key file of the signer (a controller of the target).
     #[arg(long)]
-    key: PathBuf,
+    pub(crate) key: PathBuf,
     /// Submit to a running node (`http://HOST:PORT`) instead of the data directory.
     #[arg(long)]
-    server: Option<String>,
+    pub(crate) server: Option<String>,
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<KeyPair> {
@@ -49,7 +49,7 @@ fn dids(texts: &[String], option: &str) -> anyhow::Result<Vec<String>> {
 
 /// Signs `fields` as operation `op` with `keys`, submits it (to `server`, or to the
 /// node in the data directory), prints the receipt.
-fn submit(
+pub(crate) fn submit(
     data: &DataDir,
     signing: &Signing,
     op: &str,
@@ -85,13 +85,17 @@ pub(crate) struct PrefixArgs {
     #[arg(long = "controller", required = true)]
     controllers: Vec<String>,
     #[command(flatten)]
-    signing: Signing,
+    pub(crate) signing: Signing,
+}
+
+/// The `prefix` and `controllers` of a prefix operation.
+pub(crate) fn prefix_fields(args: &PrefixArgs) -> anyhow::Result<Value> {
+    Ok(json!({"prefix": args.prefix, "controllers": dids(&args.controllers, "--controller")?}))
 }
 
 pub(crate) fn prefix(data: &DataDir, op: &str, args: PrefixArgs) -> anyhow::Result<()> {
     let key = load(&args.signing.key)?;
-    let fields =
-        json!({"prefix": args.prefix, "controllers": dids(&args.controllers, "--controller")?});
+    let fields = prefix_fields(&args)?;
     submit(data, &args.signing, op, fields, &[&key], Vec::new())
 }
 

@@ -21,6 +21,27 @@ pub(crate) struct ResolveArgs {
     /// The node's DNS zone (for `udp://`).
     #[arg(long, default_value = crate::serve::DEFAULT_ZONE)]
     zone: String,
+    /// Walk the hierarchy from the root node (`udp://HOST:PORT` or `http://HOST:PORT`),
+    /// following referrals, instead of asking one `--server`.
+    #[arg(long)]
+    root: Option<String>,
+    /// With `--root`: print each hop (node, endpoint, cached or not, time).
+    #[arg(long, requires = "root")]
+    trace: bool,
+    /// With `--root http://…`: verify each hop from this root checkpoint verifier key
+    /// down (delegations in the parents' logs, checkpoints under the delegated keys, the
+    /// answer in the responsible node's log).
+    #[arg(long, value_name = "ROOT_VKEY", requires = "root")]
+    verify: Option<String>,
+    /// A trusted witness's cosigner verifier key (repeatable).
+    #[arg(long = "witness-key")]
+    witness_keys: Vec<String>,
+    /// Cosignatures by trusted witnesses each verified checkpoint must carry.
+    #[arg(long, default_value_t = 0, requires = "verify")]
+    min_cosignatures: usize,
+    /// Bound on each request, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    timeout_ms: u64,
 }
 
 /// Percent-encodes what may not stand in a URL path as it is.
@@ -38,6 +59,20 @@ pub(crate) fn path_encode(text: &str) -> String {
 
 pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let id = Identifier::parse(&args.id).with_context(|| format!("`{}`", args.id))?;
+    if let Some(root) = &args.root {
+        return crate::walk::resolve(
+            &id,
+            &crate::walk::WalkOptions {
+                root,
+                zone: &args.zone,
+                trace: args.trace,
+                root_key: args.verify.as_deref(),
+                witnesses: &args.witness_keys,
+                min_cosignatures: args.min_cosignatures,
+                timeout: std::time::Duration::from_millis(args.timeout_ms),
+            },
+        );
+    }
     if args.server.starts_with("http://") {
         let url = format!(
             "{}/api/handles/{}",

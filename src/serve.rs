@@ -43,6 +43,27 @@ pub(crate) struct ServeArgs {
     /// Answers kept in the cache (0: no cache).
     #[arg(long, default_value_t = 1_000_000)]
     cache_size: u64,
+    /// Run a resolving proxy instead of a node: resolve any identifier by walking from
+    /// the root (`--root`), caching referrals and answers (no data directory).
+    #[arg(long, requires = "root")]
+    proxy: bool,
+    /// The root node's HTTP URL (with `--proxy`).
+    #[arg(long)]
+    root: Option<String>,
+    /// The root node's DNS address (with `--proxy`; needed to answer DNS).
+    #[arg(long)]
+    root_dns: Option<SocketAddr>,
+    /// Bound on each upstream request of the proxy, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    upstream_timeout_ms: u64,
+    /// Witness the log with this checkpoint verifier key (repeatable): answer its
+    /// `POST /add-checkpoint` with a cosignature by `DIR/witness.key`.
+    #[arg(long = "witness-for", value_name = "VKEY")]
+    witness_for: Vec<String>,
+    /// A witness of this node's log (its HTTP URL, repeatable): the node submits its
+    /// checkpoints there and serves the cosignatures with them.
+    #[arg(long = "witness", value_name = "URL")]
+    witnesses: Vec<String>,
 }
 
 /// Opens the node in `data`, creating it on first start.
@@ -94,17 +115,27 @@ fn invalidate(cache: &AnswerCache, changed: &[String]) {
 }
 
 pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
+    if args.proxy {
+        return serve_proxy(&args);
+    }
     let registry = open_or_create(data, args.zone.as_deref())?;
+    let link = crate::hierarchy::ParentLink::read(&data.path)?;
     let zone = args
         .zone
         .clone()
+        .or_else(|| link.as_ref().map(|l| l.zone.clone()))
         .unwrap_or_else(|| registry.config().name.clone());
+    let apex = match &link {
+        Some(link) => link.apex()?,
+        None => String::new(),
+    };
     let cache = if args.cache_size == 0 {
         AnswerCache::disabled()
     } else {
         AnswerCache::new(args.cache_size)
     };
-    let node = NodeInfo::of(&registry, &zone)?;
+    let mut node = NodeInfo::of(&registry, &zone)?;
+    node.parent = link.map(|l| l.parent);
     let hook_cache = cache.clone();
     let (sequencer, sequencer_thread) =
         Sequencer::start_with_hook(registry, move |changed| invalidate(&hook_cache, changed));
@@ -112,7 +143,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(sequencer.clone(), node, cache, &args))?;
+    runtime.block_on(run(sequencer.clone(), node, cache, &apex, &args))?;
     drop(sequencer);
     drop(runtime);
     sequencer_thread.join();
@@ -124,6 +155,7 @@ async fn run(
     sequencer: Sequencer,
     node: NodeInfo,
     cache: AnswerCache,
+    apex: &str,
     args: &ServeArgs,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http)
@@ -139,18 +171,76 @@ async fn run(
     dns.udp_sockets = args.udp_sockets;
     dns.udp_threads_per_socket = args.udp_threads;
     dns.zone.resolution_url = Some(format!("http://{http_addr}/api/handles/{{id}}"));
+    dns.zone.apex = apex.to_owned();
     let index: Arc<dyn ZoneIndex> = Arc::new(sequencer.index().clone());
     let dns = medid_resolver::dns::start(dns, index, cache.clone()).await?;
     println!("dns udp {}", dns.udp_addr());
     println!("dns tcp {}", dns.tcp_addr());
 
-    let state = AppState::new(sequencer, node, cache)?;
+    let state = AppState::new(sequencer, node.clone(), cache)?;
+    if !args.witness_for.is_empty() {
+        let key_path = node.dir.join("witness.key");
+        if !key_path.exists() {
+            medid_did::KeyPair::generate().write_file(&key_path)?;
+        }
+        let key = medid_did::KeyPair::read_file(&key_path)?;
+        let witness = medid_registry::log::witness::Witness::open(
+            &node.dir.join("witness.json"),
+            &node.config.name,
+            key.signing_key().clone(),
+            &args.witness_for,
+        )?;
+        println!("witness {}", witness.vkey());
+        state.set_witness(Arc::new(witness));
+    }
+    if !args.witnesses.is_empty() {
+        tokio::spawn(medid_resolver::http::collect_cosignatures(
+            state.clone(),
+            args.witnesses.clone(),
+            std::time::Duration::from_millis(500),
+        ));
+    }
     println!("http {http_addr}");
     axum::serve(listener, medid_resolver::http::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     dns.shutdown().await;
+    Ok(())
+}
+
+/// `medid serve --proxy`: the resolving proxy on `--http` and (UDP) `--dns`.
+fn serve_proxy(args: &ServeArgs) -> anyhow::Result<()> {
+    let root = args.root.clone().unwrap_or_default();
+    let mut config = medid_resolver::proxy::ProxyConfig::new(crate::client::base(&root)?);
+    config.root_dns = args.root_dns;
+    config.timeout = std::time::Duration::from_millis(args.upstream_timeout_ms.max(1));
+    config.capacity = args.cache_size.max(1);
+    let proxy = medid_resolver::proxy::Proxy::new(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
+        let socket = tokio::net::UdpSocket::bind(args.dns)
+            .await
+            .with_context(|| format!("cannot listen for DNS on {}", args.dns))?;
+        println!("proxy of {root}");
+        println!("dns udp {}", socket.local_addr()?);
+        println!("http {}", listener.local_addr()?);
+        let dns = tokio::spawn(medid_resolver::proxy::serve_dns(proxy.clone(), socket));
+        let served = axum::serve(listener, medid_resolver::proxy::app(proxy))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the HTTP server failed");
+        dns.abort();
+        served
+    })?;
+    drop(runtime);
+    println!("stopped");
     Ok(())
 }
 

@@ -4,106 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
 
 use serde_json::Value;
-
-/// A running `medid serve`, stopped (SIGTERM) when dropped.
-struct Node {
-    child: Option<Child>,
-    http: String,
-    dns: String,
-    log: Vec<String>,
-}
-
-impl Node {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medid"))
-            .args(["serve", "--dns", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut http, mut dns, mut log) = (None, None, Vec::new());
-        while http.is_none() || dns.is_none() {
-            let line = lines
-                .next()
-                .expect("medid serve exited before listening")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix("http ") {
-                http = Some(format!("http://{addr}"));
-            }
-            if let Some(addr) = line.strip_prefix("dns udp ") {
-                dns = Some(addr.to_owned());
-            }
-            log.push(line);
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child: Some(child),
-            http: http.unwrap(),
-            dns: dns.unwrap(),
-            log,
-        }
-    }
-
-    /// Sends SIGTERM and waits; returns the exit status code.
-    fn stop(&mut self) -> Option<i32> {
-        let child = self.child.as_mut()?;
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = child.wait().unwrap();
-        self.child = None;
-        status.code()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn medid(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medid"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = medid(dir, args);
-    assert!(
-        out.status.success(),
-        "medid {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} must be installed (.ci/run installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{Node, medid, ok, tool};
 
 #[test]
 fn the_main_job_from_first_start_to_shutdown() {

@@ -2,6 +2,7 @@
 //!
 //! - [`id`] — the identifier syntaxes (handles, OIDs, GS1 keys) and prefixes.
 //! - [`dnsname`] — the DNS name of every identifier and prefix under a node's zone.
+//! - [`delegation`] — [`delegation::NodeDelegation`]: a prefix handed to another node.
 //! - [`op`] — operations: the signed JSON documents that change the registry.
 //! - [`log`] — the ledger: an RFC 6962 Merkle tree stored as C2SP tlog tiles, with
 //!   signed checkpoints and proofs.
@@ -16,6 +17,7 @@
 //!
 //! This crate knows nothing of sockets or HTTP.
 
+pub mod delegation;
 pub mod dnsname;
 mod entry;
 pub mod event;

@@ -254,6 +254,17 @@ impl Registry {
         name: &str,
         admin: Option<DidKey>,
     ) -> Result<InitOutcome, RegistryError> {
+        Self::init_with_key(dir, name, admin, KeyPair::generate())
+    }
+
+    /// [`Registry::init`] with a node key made beforehand (a parent can delegate to
+    /// its DID before the node exists).
+    pub fn init_with_key(
+        dir: &Path,
+        name: &str,
+        admin: Option<DidKey>,
+        node_key: KeyPair,
+    ) -> Result<InitOutcome, RegistryError> {
         if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
             return Err(RegistryError::Config(format!(
                 "node name `{name}` must be non-empty, without spaces or `+` (it is a signed-note key name)"
@@ -265,7 +276,6 @@ impl Registry {
             return Err(RegistryError::AlreadyInitialised(dir.to_owned()));
         }
         let lock = lock(dir)?;
-        let node_key = KeyPair::generate();
         node_key
             .write_file(&dir.join("node.key"))
             .map_err(|e| RegistryError::Config(e.to_string()))?;

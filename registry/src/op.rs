@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::delegation::NodeDelegation;
 use crate::id::{Identifier, Namespace};
 use crate::schema::{SchemaError, validate_operation};
 
@@ -135,6 +136,8 @@ pub enum Operation {
         prefix: Namespace,
         /// Its controllers.
         controllers: Vec<DidKey>,
+        /// The node that answers for it, when it is delegated to another node.
+        node: Option<NodeDelegation>,
     },
     /// Register an identifier with its values.
     IdentifierRegister {
@@ -436,6 +439,13 @@ fn parse_operation(document: &Value) -> Result<Operation, OpError> {
         "prefix.delegate" => Operation::PrefixDelegate {
             prefix: prefix(document)?,
             controllers: field(document, "controllers")?,
+            node: match optional::<NodeDelegation>(document, "node")? {
+                Some(node) => {
+                    node.check().map_err(|e| invalid("/node", e))?;
+                    Some(node)
+                }
+                None => None,
+            },
         },
         "identifier.register" => Operation::IdentifierRegister {
             id: identifier(document)?,

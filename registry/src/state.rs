@@ -13,6 +13,7 @@ use medid_did::DidKey;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
+use crate::delegation::NodeDelegation;
 use crate::dnsname::{identifier_name, namespace_name, reversed_name};
 use crate::id::{Identifier, Namespace};
 use crate::op::{OpError, Operation, RecordValue, SignedOperation, Target};
@@ -92,6 +93,9 @@ pub struct PrefixRecord {
     /// The prefix it was delegated from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// The node it was delegated to, when another node answers for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeDelegation>,
     /// Number of operations applied to it.
     pub version: u64,
     /// Ledger index of the operation that last changed it.
@@ -318,6 +322,7 @@ pub(crate) fn apply(
                 prefix: prefix.namespace_key(),
                 controllers: controllers.clone(),
                 parent: None,
+                node: None,
                 version: 1,
                 log_index: leaf,
             };
@@ -328,6 +333,7 @@ pub(crate) fn apply(
         Operation::PrefixDelegate {
             prefix,
             controllers,
+            node,
         } => {
             if get::<PrefixRecord>(&view, &prefix_key(&prefix.namespace_key()))?.is_some() {
                 return Err(OpError::Exists(prefix.to_string()));
@@ -335,11 +341,13 @@ pub(crate) fn apply(
             let parent = closest_parent(&view, prefix)?.ok_or_else(|| {
                 OpError::NotFound(format!("no prefix above {prefix} at this node"))
             })?;
+            refuse_other_node(&parent, "/prefix")?;
             require_controller(signers, &parent.controllers, &parent.prefix)?;
             let record = PrefixRecord {
                 prefix: prefix.namespace_key(),
                 controllers: controllers.clone(),
                 parent: Some(parent.prefix),
+                node: node.clone(),
                 version: 1,
                 log_index: leaf,
             };
@@ -357,6 +365,7 @@ pub(crate) fn apply(
             }
             let prefix = closest_prefix(&view, id)?
                 .ok_or_else(|| OpError::NotFound(format!("no prefix for {id} at this node")))?;
+            refuse_other_node(&prefix, "/id")?;
             require_controller(signers, &prefix.controllers, &prefix.prefix)?;
             let mut stored = Vec::new();
             merge_values(&mut stored, values, &now);
@@ -472,6 +481,20 @@ pub(crate) fn apply(
     }
     changes.merge(mine);
     Ok(())
+}
+
+/// Refuses to write under a prefix delegated to another node: that node answers for it.
+fn refuse_other_node(prefix: &PrefixRecord, pointer: &str) -> Result<(), OpError> {
+    match &prefix.node {
+        Some(node) => Err(OpError::Invalid {
+            pointer: pointer.to_owned(),
+            message: format!(
+                "{} is delegated to the node {} ({}); write there",
+                prefix.prefix, node.name, node.http
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses replays and deactivated signers.

@@ -14,6 +14,8 @@
 
 pub mod cache;
 pub mod dns;
+pub mod hierarchy;
 pub mod http;
+pub mod proxy;
 
 pub use cache::{AnswerCache, CacheKey};

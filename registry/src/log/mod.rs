@@ -42,6 +42,7 @@ mod store;
 mod tiled_log;
 mod tiles;
 mod verify;
+pub mod witness;
 
 use std::io;
 
@@ -55,6 +56,11 @@ pub use store::{FsTileStore, MemTileStore, TileStore};
 pub use tiled_log::{AppendOutcome, EntryIter, Log};
 pub use tiles::{CHECKPOINT_PATH, MAX_ENTRY_LEN, TILE_HEIGHT, TILE_WIDTH, entries_path, tile_path};
 pub use verify::verify_log;
+
+/// Whether `origin` can be a checkpoint origin (and so a signed-note key name).
+pub fn checkpoint_origin_is_valid(origin: &str) -> bool {
+    checkpoint::origin_is_valid(origin)
+}
 
 /// Why a log operation failed.
 #[derive(Debug, thiserror::Error)]

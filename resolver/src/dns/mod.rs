@@ -82,7 +82,9 @@ mod zonefile;
 pub use responder::{DEFAULT_MAX_UDP_PAYLOAD, Responder, Transport, respond};
 pub use rrl::{RateLimit, RateLimiter, Verdict};
 pub use server::{DnsConfig, DnsError, DnsServer, start};
-pub use zone::{MemoryIndex, Zone, ZoneConfig, ZoneConfigError, ZoneIndex, ZoneReadError};
+pub use zone::{
+    MemoryIndex, SUBZONE_NS_LABEL, Zone, ZoneConfig, ZoneConfigError, ZoneIndex, ZoneReadError,
+};
 pub use zonefile::{ExportError, ExportSummary, export_zone};
 
 use medid_registry::dnsname::reversed_name;

@@ -16,13 +16,14 @@ use bytes::Bytes;
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NAPTR, NS, NULL, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use medid_registry::delegation::NodeDelegation;
 use medid_registry::id::Identifier;
 
 use super::message::{
     self, CLASSIC_UDP_LIMIT, Echo, EdnsInfo, Parsed, ParsedQuery, Sections, TCP_LIMIT,
 };
 use super::records::{Data, NAPTR_FLAGS, NAPTR_SERVICES, NameRecords, Rr, URI_TYPE};
-use super::zone::{Zone, ZoneIndex, ZoneReadError};
+use super::zone::{SUBZONE_NS_LABEL, Zone, ZoneIndex, ZoneReadError};
 use crate::cache::{AnswerCache, CacheKey};
 
 /// The largest UDP payload medid sends (and advertises in its OPT record) unless
@@ -273,6 +274,10 @@ fn compute(
     let Placement::Inside { plain } = relative.place(zone, query.name()) else {
         return Computed::uncached(ResponseCode::Refused);
     };
+    if !zone.within_apex(relative.as_str()) {
+        // Above or beside the sub-zone a parent delegated to this node: not ours.
+        return Computed::uncached(ResponseCode::Refused);
+    }
     if matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR) {
         // Zone transfers are not served: `export-zone` writes the zone file.
         return Computed::uncached(ResponseCode::Refused);
@@ -311,8 +316,16 @@ fn answer(
     if relative.is_empty() {
         return Ok(apex(zone, serial, qname, qtype));
     }
+    if relative == zone.apex_relative()
+        && matches!(qtype, RecordType::SOA | RecordType::NS | RecordType::ANY)
+    {
+        return Ok(apex(zone, serial, qname, qtype));
+    }
     if zone.ns_relative() == Some(relative) {
         return Ok(name_server(zone, serial, qname, qtype, relative));
+    }
+    if let Some((cut, node)) = delegation_above(zone, index, relative)? {
+        return Ok(referral(zone, &cut, &node));
     }
     let Some(target) = index.alias(relative)? else {
         let code = if index.has_names_under(relative)? {
@@ -365,6 +378,66 @@ fn answer(
     Ok(positive(answers, Vec::new(), subject))
 }
 
+/// The topmost prefix below the apex that lies at or above `relative` and is delegated
+/// to another node: its name (relative to the zone) and the node.
+fn delegation_above(
+    zone: &Zone,
+    index: &dyn ZoneIndex,
+    relative: &str,
+) -> Result<Option<(String, NodeDelegation)>, ZoneReadError> {
+    let apex = zone.apex_relative();
+    let mut found = None;
+    let mut name = relative;
+    while !name.is_empty() && name != apex {
+        if let Some(target) = index.prefix_alias(name)?
+            && let Some(key) = target.strip_prefix("prefix:")
+            && let Some(node) = index.delegation(key)?
+        {
+            found = Some((name.to_owned(), node));
+        }
+        match name.split_once('.') {
+            Some((_, parent)) => name = parent,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+/// A referral to the node a prefix is delegated to, as an authoritative server gives
+/// one (RFC 1034 §4.3.2): no answer, AA off, the cut's NS record (its name server
+/// `h--ns.<cut>.<zone>`) in the authority section and the node's addresses as glue.
+fn referral(zone: &Zone, cut: &str, node: &NodeDelegation) -> Computed {
+    let ttl = zone.config().ttl;
+    let (Ok(owner), Ok(server)) = (
+        Name::from_ascii(format!("{cut}.{}.", zone.name())),
+        Name::from_ascii(format!("{SUBZONE_NS_LABEL}.{cut}.{}.", zone.name())),
+    ) else {
+        return Computed::uncached(ResponseCode::ServFail);
+    };
+    let mut glue: Vec<Record> = Vec::new();
+    for address in &node.dns {
+        let data = match address.ip() {
+            IpAddr::V4(a) => RData::A(A(a)),
+            IpAddr::V6(a) => RData::AAAA(AAAA(a)),
+        };
+        let record = Record::from_rdata(server.clone(), ttl, data);
+        if !glue.contains(&record) {
+            glue.push(record);
+        }
+    }
+    Computed {
+        sections: Sections {
+            code: ResponseCode::NoError,
+            authoritative: false,
+            answers: Vec::new(),
+            authorities: vec![Record::from_rdata(owner, ttl, RData::NS(NS(server)))],
+            additionals: glue,
+        },
+        subject: None,
+        ttl: 0,
+    }
+}
+
 /// A positive answer; it is kept for its smallest TTL.
 fn positive(answers: Vec<Record>, additionals: Vec<Record>, subject: Option<String>) -> Computed {
     let ttl = answers
@@ -393,7 +466,7 @@ fn negative(zone: &Zone, serial: u64, code: ResponseCode, subject: Option<String
     let soa = soa_record(
         zone,
         serial,
-        zone.origin().clone(),
+        zone.apex_name().clone(),
         zone.config().ttl.min(negative_ttl),
     );
     Computed {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
+use medid_registry::delegation::NodeDelegation;
 use medid_registry::dnsname::{
     GS1_LABEL, HANDLE_LABEL, MAX_ZONE_NAME_LEN, OID_LABEL, identifier_name, namespace_name,
     reversed_name,
@@ -43,6 +44,12 @@ pub struct ZoneConfig {
     /// identifier goes (`https://node.example/api/handles/{id}`). When set, every OID
     /// identifier and OID prefix gets a NAPTR record pointing there.
     pub resolution_url: Option<String>,
+    /// Where this node's authority starts, relative to the zone: `""` for the zone
+    /// itself (a root node), or the name of the prefix a parent delegated to this node
+    /// (`1000.86.hdl`): every node of a hierarchy maps identifiers under the same zone,
+    /// and a child is authoritative for its delegated sub-zone only (its SOA and NS are
+    /// there, names outside it are REFUSED).
+    pub apex: String,
 }
 
 impl ZoneConfig {
@@ -61,6 +68,7 @@ impl ZoneConfig {
             retry: 600,
             expire: 604_800,
             resolution_url: None,
+            apex: String::new(),
         }
     }
 }
@@ -106,6 +114,10 @@ pub struct Zone {
     ns_relative: Option<String>,
     hostmaster: Name,
     hostmaster_text: String,
+    /// The apex of the node's authority relative to the zone (`""`: the zone).
+    apex_relative: String,
+    /// The apex of the node's authority, fully qualified.
+    apex_name: Name,
 }
 
 impl Zone {
@@ -130,15 +142,23 @@ impl Zone {
                 ),
             });
         }
+        let apex_relative = checked_name("the apex", &config.apex)?;
+        let apex_text = if apex_relative.is_empty() {
+            name.clone()
+        } else {
+            format!("{apex_relative}.{name}")
+        };
         let ns_text = match &config.ns_name {
             Some(ns) => checked_name("the name server", ns)?,
-            None => format!("ns.{name}"),
+            None if apex_relative.is_empty() => format!("ns.{name}"),
+            None => format!("{SUBZONE_NS_LABEL}.{apex_text}"),
         };
         let ns_relative = ns_text
             .strip_suffix(&name)
             .and_then(|head| head.strip_suffix('.'))
             .map(str::to_owned);
-        if let Some(relative) = &ns_relative {
+        let subzone_ns = format!("{SUBZONE_NS_LABEL}.{apex_relative}");
+        if let Some(relative) = ns_relative.as_ref().filter(|r| **r != subzone_ns) {
             let top = relative.rsplit('.').next().unwrap_or_default();
             if [HANDLE_LABEL, OID_LABEL, GS1_LABEL].contains(&top) {
                 return Err(ZoneConfigError::NameServerCollides(ns_text));
@@ -169,8 +189,29 @@ impl Zone {
             ns_text,
             ns_relative,
             hostmaster_text,
+            apex_name: fqdn("the apex", &apex_text)?,
+            apex_relative,
             config,
         })
+    }
+
+    /// The apex of the node's authority relative to the zone (`""`: the zone itself).
+    pub fn apex_relative(&self) -> &str {
+        &self.apex_relative
+    }
+
+    /// The apex of the node's authority, fully qualified.
+    pub fn apex_name(&self) -> &Name {
+        &self.apex_name
+    }
+
+    /// Whether `relative` (a name relative to the zone) lies at or below the apex.
+    pub(crate) fn within_apex(&self, relative: &str) -> bool {
+        self.apex_relative.is_empty()
+            || relative == self.apex_relative
+            || relative
+                .strip_suffix(self.apex_relative.as_str())
+                .is_some_and(|head| head.ends_with('.'))
     }
 
     /// The configuration.
@@ -228,6 +269,11 @@ impl Zone {
         format!("{}.{}.", namespace_name(ns), self.name)
     }
 }
+
+/// The first label of the name server of a delegated sub-zone, `h--ns.<apex>`: a plain
+/// label never starts with `h--` and a hashed one has 29 characters, so no identifier
+/// is named so.
+pub const SUBZONE_NS_LABEL: &str = "h--ns";
 
 /// A configured name, lower-cased and without its trailing dot, if it is made of LDH
 /// labels of 1 to 63 characters and fits in 253 characters.
@@ -338,6 +384,12 @@ pub trait ZoneIndex: Send + Sync {
     /// [`ZoneIndex::alias`] and [`ZoneIndex::prefix_alias`] give it), a name before the
     /// names below it.
     fn names(&self) -> Box<dyn Iterator<Item = Result<(String, String), ZoneReadError>> + '_>;
+    /// The node the prefix `namespace_key` is delegated to, if it is delegated to
+    /// another node.
+    fn delegation(&self, namespace_key: &str) -> Result<Option<NodeDelegation>, ZoneReadError> {
+        let _ = namespace_key;
+        Ok(None)
+    }
 }
 
 impl ZoneIndex for Index {
@@ -368,6 +420,10 @@ impl ZoneIndex for Index {
     fn names(&self) -> Box<dyn Iterator<Item = Result<(String, String), ZoneReadError>> + '_> {
         Box::new(self.aliases().map(|item| item.map_err(ZoneReadError::from)))
     }
+
+    fn delegation(&self, namespace_key: &str) -> Result<Option<NodeDelegation>, ZoneReadError> {
+        Ok(self.prefix(namespace_key)?.and_then(|record| record.node))
+    }
 }
 
 /// An in-memory [`ZoneIndex`]: identifiers and prefixes inserted directly, for tests
@@ -380,6 +436,8 @@ pub struct MemoryIndex {
     /// Reversed name → `prefix:<key>`.
     prefixes: BTreeMap<String, String>,
     records: HashMap<Identifier, IdentifierRecord>,
+    /// Namespace key → the node it is delegated to.
+    delegations: HashMap<String, NodeDelegation>,
 }
 
 impl MemoryIndex {
@@ -417,9 +475,19 @@ impl MemoryIndex {
         );
         self.serial += 1;
     }
+
+    /// Adds a prefix delegated to another node.
+    pub fn insert_delegation(&mut self, ns: &Namespace, node: NodeDelegation) {
+        self.insert_prefix(ns);
+        self.delegations.insert(ns.namespace_key(), node);
+    }
 }
 
 impl ZoneIndex for MemoryIndex {
+    fn delegation(&self, namespace_key: &str) -> Result<Option<NodeDelegation>, ZoneReadError> {
+        Ok(self.delegations.get(namespace_key).cloned())
+    }
+
     fn serial(&self) -> Result<u64, ZoneReadError> {
         Ok(self.serial)
     }

@@ -32,6 +32,9 @@ const ADMIN_INDEX: u32 = 100;
 const ADMIN_PERMISSIONS: &str = "011111110011";
 /// The `ttl` of `HS_ADMIN` values.
 const ADMIN_TTL: u32 = 86_400;
+/// How long a referral to another node may be cached (the DNS zone's default TTL; a
+/// change of delegation drops it from this node's cache at once).
+pub(crate) const REFERRAL_TTL: Duration = Duration::from_secs(3600);
 /// The longest a handle answer is cached, whatever its values' `ttl`.
 const MAX_TTL: Duration = Duration::from_secs(86_400);
 
@@ -189,8 +192,35 @@ fn answer(
 ) -> Result<HandleAnswer, ApiError> {
     let index = state.index();
     let handle = id.to_string();
+    let closest = closest_prefix(index, id)?;
+    if let Some(prefix) = &closest
+        && let Some(node) = &prefix.node
+    {
+        return Ok(HandleAnswer {
+            answer: Answer::json(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "responseCode": NOT_RESPONSIBLE,
+                    "handle": handle,
+                    "message": format!(
+                        "this node ({}) is not responsible for {handle}: {} is delegated to \
+                         the node {} at {}",
+                        state.inner.node.config.name, prefix.prefix, node.name, node.http
+                    ),
+                    "error": "notResponsible",
+                    "referral": {
+                        "prefix": prefix.prefix,
+                        "node": node,
+                        "logIndex": prefix.log_index,
+                    },
+                }),
+            ),
+            ttl: REFERRAL_TTL,
+            restricted: false,
+        });
+    }
     let Some(record) = index.identifier(id).map_err(ApiError::internal)? else {
-        let answer = if closest_prefix(index, id)?.is_some() {
+        let answer = if closest.is_some() {
             Answer::json(
                 StatusCode::NOT_FOUND,
                 &json!({
@@ -213,6 +243,7 @@ fn answer(
                         state.inner.node.config.name
                     ),
                     "error": "notResponsible",
+                    "referral": state.inner.node.parent.as_ref().map(|parent| json!({"parent": parent})),
                 }),
             )
         };
@@ -329,7 +360,7 @@ fn answer(
     Ok(HandleAnswer {
         answer: Answer::json(
             StatusCode::OK,
-            &json!({"responseCode": code, "handle": handle, "values": values}),
+            &json!({"responseCode": code, "handle": handle, "values": values, "logIndex": record.log_index}),
         ),
         ttl,
         restricted,

@@ -40,7 +40,7 @@ pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
                     HeaderValue::from_static(CHECKPOINT_CACHE),
                 ),
             ],
-            note,
+            state.with_cosignatures(note),
         )
             .into_response(),
         Err(e) => ApiError::log(e).into_response(),
@@ -220,7 +220,7 @@ pub(super) async fn bundle(State(state): State<AppState>, uri: Uri) -> Response 
         }
         out.push('\n');
         let mut body = out.into_bytes();
-        body.extend_from_slice(snapshot.note());
+        body.extend_from_slice(&state.with_cosignatures(snapshot.note().to_vec()));
         Ok::<_, ApiError>(body)
     })();
     match answer {

@@ -17,6 +17,9 @@
 //! | `GET /api/node` | the node's name, DID, admin, zone and checkpoint key |
 //! | `POST /capture`, `GET /events`, `GET /epcs/{epc}/events` | EPCIS 2.0 capture and query ([`events`](events)) |
 //! | `GET /api/trace`, `GET /api/recall` | trace and recall reports |
+//! | `GET /api/node` | the node's name, DID, admin, zone, checkpoint key and parent |
+//! | `POST /add-checkpoint` | C2SP tlog-witness: a cosignature on another log's checkpoint (when the node witnesses it) |
+//! | `GET /api/prefixes/{prefix}` | a prefix's record: controllers, the node it is delegated to, its ledger index |
 //!
 //! Every error is JSON `{"error": code, "message": …}` with its HTTP status (the Handle
 //! API adds its `responseCode`; DID resolution errors are resolution results, as that
@@ -38,7 +41,14 @@
 //!   `?index=` filters match none of its values (`"values":[]`);
 //! - `100` / 404 — handle not found, under a prefix of this node;
 //! - `102` / 400 — invalid handle: the identifier's syntax error, as the message;
-//! - `301` / 400 — not responsible: no prefix of this node covers the identifier.
+//! - `301` / 400 — not responsible: no prefix of this node covers the identifier, or
+//!   the prefix that covers it is delegated to another node. `referral` says where to
+//!   go: `{"prefix", "node": {"did","name","dns","http"}, "logIndex"}` for a delegation
+//!   (the ledger index of the operation that made it), `{"parent": URL}` on a child
+//!   node for identifiers outside its prefixes, `null` otherwise.
+//!
+//! A success carries `logIndex`, the ledger index of the operation that last changed
+//! the record (its proof: `/api/log/bundle/<logIndex>?extra=entry`).
 //!
 //! Filters are repeatable; a value is listed when its type (compared ignoring ASCII
 //! case) is one of the `type`s or its index one of the `index`es (either list may be
@@ -98,7 +108,8 @@
 //!
 //! `/checkpoint` (`text/plain; charset=utf-8`, `Cache-Control: no-cache`) and
 //! `/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]` (`application/octet-stream`)
-//! are the files of `DIR/log`, byte for byte — but only those of the tree of the
+//! are the files of `DIR/log`, byte for byte (the checkpoint followed by the
+//! cosignatures its witnesses returned on it, see [`collect_cosignatures`]) — but only those of the tree of the
 //! current checkpoint: a path outside it, or not in the tlog-tiles grammar's one
 //! spelling, is 404, so files of an append that never committed are never served. Full
 //! tiles are `immutable`; partial ones are cached for a day, as they may be deleted once
@@ -138,9 +149,11 @@ mod digital_link;
 mod error;
 mod events;
 mod handles;
+mod hierarchy;
 mod log;
 mod ops;
 pub mod signature;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,6 +176,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::AnswerCache;
 use error::ApiError;
+pub use witness::collect_cosignatures;
 
 /// Largest request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -189,6 +203,9 @@ pub struct NodeInfo {
     pub node_did: DidKey,
     /// The node's DNS zone.
     pub zone: String,
+    /// The HTTP URL of the parent node that delegated this node's prefix, if any:
+    /// identifiers outside this node's prefixes are referred there.
+    pub parent: Option<String>,
 }
 
 impl NodeInfo {
@@ -206,6 +223,7 @@ impl NodeInfo {
             config: registry.config().clone(),
             node_did,
             zone: zone.to_owned(),
+            parent: None,
         })
     }
 }
@@ -232,6 +250,7 @@ struct Inner {
     log: LogReader<FsTileStore>,
     node: NodeInfo,
     cache: AnswerCache,
+    witness: witness::WitnessState,
 }
 
 impl AppState {
@@ -252,6 +271,7 @@ impl AppState {
                 log,
                 node,
                 cache,
+                witness: witness::WitnessState::default(),
             }),
         })
     }
@@ -286,6 +306,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/log/proof/consistency", get(log::consistency))
         .route("/api/log/bundle/{index}", get(log::bundle))
         .route("/api/node", get(node_info))
+        .route("/api/prefixes/{*prefix}", get(hierarchy::prefix))
+        .route("/add-checkpoint", post(witness::add_checkpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -304,6 +326,7 @@ async fn node_info(State(state): State<AppState>) -> Response {
             "admin": node.config.admin.to_string(),
             "zone": node.zone,
             "verifierKey": state.inner.log.verifier_key(),
+            "parent": node.parent,
         }),
     )
 }
@@ -362,7 +385,8 @@ async fn limits(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        // `text/x.tlog.size`: a witness's 409, whose body the tlog-witness spec fixes.
+        .is_some_and(|v| v.contains("json") || v == "text/x.tlog.size");
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "tooLarge",

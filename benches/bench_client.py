@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The measuring client of benches/hierarchy.sh: one request at a time on one kept-alive
+HTTP connection or one UDP socket, timed in-process (perf_counter_ns), and bursts of
+concurrent identical lookups against the proxy's upstream counter."""
+import http.client
+import json
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+
+def dns_query(name, qid):
+    header = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+    return header + qname + struct.pack(">HH", 16, 1)
+
+
+def dns_time(sock, addr, name):
+    qid = random.randrange(65536)
+    start = time.perf_counter_ns()
+    sock.sendto(dns_query(name, qid), addr)
+    while True:
+        data, _ = sock.recvfrom(65535)
+        if struct.unpack(">H", data[:2])[0] == qid:
+            break
+    elapsed = (time.perf_counter_ns() - start) / 1000
+    rcode = data[3] & 0x0F
+    if rcode != 0:
+        raise SystemExit(f"{name}: rcode {rcode}")
+    return elapsed
+
+
+def http_time(conn, ident):
+    start = time.perf_counter_ns()
+    conn.request("GET", f"/api/handles/{ident}")
+    response = conn.getresponse()
+    response.read()
+    elapsed = (time.perf_counter_ns() - start) / 1000
+    if response.status != 200:
+        raise SystemExit(f"{ident}: HTTP {response.status}")
+    return elapsed
+
+
+def addr(text):
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+
+
+def summary(label, samples):
+    samples = sorted(samples)
+    pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+    print(f"{label}: n={len(samples)} p50 {pick(0.50):,.0f} µs, p99 {pick(0.99):,.0f} µs")
+
+
+def main():
+    what = sys.argv[1]
+    if what == "http-once":
+        conn = http.client.HTTPConnection(*addr(sys.argv[2]))
+        print(f"{http_time(conn, sys.argv[3]):.1f}")
+    elif what == "dns-once":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(5)
+        print(f"{dns_time(sock, addr(sys.argv[2]), sys.argv[3]):.1f}")
+    elif what == "summary":
+        with open(sys.argv[3]) as f:
+            summary(sys.argv[2], [float(line) for line in f if line.strip()])
+    elif what == "http-series":
+        first, count = int(sys.argv[3]), int(sys.argv[4])
+        conn = http.client.HTTPConnection(*addr(sys.argv[2]))
+        summary(sys.argv[5], [http_time(conn, f"86.1000.23/dev-{i:06d}") for i in range(first, first + count)])
+    elif what == "dns-series":
+        first, count = int(sys.argv[3]), int(sys.argv[4])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(5)
+        server = addr(sys.argv[2])
+        summary(sys.argv[5], [dns_time(sock, server, f"dev-{i:06d}.23.1000.86.hdl.medid.test") for i in range(first, first + count)])
+    elif what == "burst":
+        server, first, bursts, size = addr(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+
+        def upstream():
+            conn = http.client.HTTPConnection(*server)
+            conn.request("GET", "/api/proxy/stats")
+            return json.loads(conn.getresponse().read())["upstreamRequests"]
+
+        before = upstream()
+        statuses = []
+        for b in range(bursts):
+            ident = f"86.1000.23/dev-{first + b:06d}"
+            conns = [http.client.HTTPConnection(*server) for _ in range(size)]
+            for c in conns:
+                c.connect()
+            barrier = threading.Barrier(size)
+
+            def one(c):
+                barrier.wait()
+                c.request("GET", f"/api/handles/{ident}")
+                r = c.getresponse()
+                r.read()
+                statuses.append(r.status)
+
+            threads = [threading.Thread(target=one, args=(c,)) for c in conns]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        sent = upstream() - before
+        lookups = bursts * size
+        ok = sum(1 for s in statuses if s == 200)
+        print(f"{bursts} bursts of {size} identical concurrent lookups of uncached identifiers "
+              f"(referrals cached): {lookups} lookups ({ok} answered 200), {sent} upstream requests, "
+              f"{lookups - sent} saved ({100 * (lookups - sent) / lookups:.1f}%)")
+    else:
+        raise SystemExit(f"unknown command {what}")
+
+
+main()
