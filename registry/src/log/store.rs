@@ -210,8 +210,8 @@ impl FsTileStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Writes `data` to a new temporary file next to `target` and fsyncs it.
-    fn write_temp(target: &Path, data: &[u8]) -> io::Result<PathBuf> {
+    /// Writes `data` to a new temporary file next to `target`, fsynced if `durable`.
+    fn write_temp(target: &Path, data: &[u8], durable: bool) -> io::Result<PathBuf> {
         let mut name = target.as_os_str().to_owned();
         name.push(format!(
             ".tmp-{}-{}",
@@ -225,8 +225,57 @@ impl FsTileStore {
             .open(&tmp)
             .map_err(|e| with_path(e, &tmp))?;
         file.write_all(data).map_err(|e| with_path(e, &tmp))?;
-        file.sync_all().map_err(|e| with_path(e, &tmp))?;
+        if durable {
+            file.sync_all().map_err(|e| with_path(e, &tmp))?;
+        }
         Ok(tmp)
+    }
+
+    /// Replaces `path` atomically (temporary file, rename); with `durable`, fsyncs
+    /// the file before the rename and the directories after it.
+    fn replace(&self, path: &str, data: &[u8], durable: bool) -> io::Result<()> {
+        let (targets, to_sync, newly_durable) = self.directories(&[path])?;
+        let target = targets
+            .first()
+            .ok_or_else(|| io::Error::other("no target"))?;
+        // 1. A temporary file: a crash here leaves the target as it was.
+        let tmp = Self::write_temp(target, data, durable)?;
+        // 2. The rename switches the target from old to new contents atomically.
+        if let Err(e) = fs::rename(&tmp, target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(with_path(e, target));
+        }
+        // 3. The directories, making the rename (and any new directory) durable.
+        self.settle(&to_sync, newly_durable, durable)
+    }
+
+    /// Writes each file in place (created or truncated), fsynced if `durable`, each
+    /// on its own thread so that the file system commits them together.
+    fn write_all_in_place(&self, files: &[(&str, &[u8])], durable: bool) -> io::Result<()> {
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        let (targets, to_sync, newly_durable) = self.directories(&paths)?;
+        let writes: Vec<(&PathBuf, &[u8])> = targets
+            .iter()
+            .zip(files)
+            .map(|(target, (_, data))| (target, *data))
+            .collect();
+        each_at_once(&writes, |(target, data)| {
+            write_in_place(target, data, durable)
+        })?;
+        self.settle(&to_sync, newly_durable, durable)
+    }
+
+    /// After writes: with `durable`, fsyncs the directories written in; without,
+    /// leaves the directories created to the next `sync`. Either way later calls may
+    /// treat the new directories as existing durably.
+    fn settle(&self, dirs: &[PathBuf], created: Vec<PathBuf>, durable: bool) -> io::Result<()> {
+        if durable {
+            each_at_once(dirs, |dir| sync_dir(dir))?;
+        } else {
+            self.unsynced().new_dirs.extend(created.iter().cloned());
+        }
+        self.durable_dirs().extend(created);
+        Ok(())
     }
 }
 
@@ -298,11 +347,14 @@ fn each_at_once<T: Sync>(items: &[T], f: impl Fn(&T) -> io::Result<()> + Sync) -
     })
 }
 
-/// Writes `data` to `target` (created or truncated) and fsyncs it.
-fn write_in_place(target: &Path, data: &[u8]) -> io::Result<()> {
+/// Writes `data` to `target` (created or truncated), fsynced if `durable`.
+fn write_in_place(target: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let mut file = File::create(target).map_err(|e| with_path(e, target))?;
     file.write_all(data).map_err(|e| with_path(e, target))?;
-    file.sync_all().map_err(|e| with_path(e, target))
+    if durable {
+        file.sync_all().map_err(|e| with_path(e, target))?;
+    }
+    Ok(())
 }
 
 /// Fsyncs a file written earlier; one deleted since needs nothing.
@@ -316,85 +368,24 @@ fn sync_file(path: &Path) -> io::Result<()> {
 
 impl TileStore for FsTileStore {
     fn put(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let (targets, to_sync, newly_durable) = self.directories(&[path])?;
-        let target = targets
-            .first()
-            .ok_or_else(|| io::Error::other("no target"))?;
-        // 1. A temporary file, fsynced: a crash here leaves the target as it was.
-        let tmp = Self::write_temp(target, data)?;
-        // 2. The rename switches the target from old to new contents atomically.
-        if let Err(e) = fs::rename(&tmp, target) {
-            let _ = fs::remove_file(&tmp);
-            return Err(with_path(e, target));
-        }
-        // 3. The directories, making the rename (and any new directory) durable.
-        each_at_once(&to_sync, |dir| sync_dir(dir))?;
-        self.durable_dirs().extend(newly_durable);
-        Ok(())
+        self.replace(path, data, true)
     }
 
-    /// Writes the files in place, each on its own thread so that the file system
-    /// commits them together, then fsyncs their directories together. The log only
-    /// ever puts files at paths its committed checkpoint does not refer to (new full
-    /// tiles, partial tiles of a new width): a crash midway leaves unreferenced files
-    /// that the next append overwrites, and the checkpoint (written with `put`, after
-    /// this returns) is what makes them part of the log.
+    /// Writes the files in place, then fsyncs them and their directories together.
+    /// The log only ever puts files at paths its committed checkpoint does not refer
+    /// to (new full tiles, partial tiles of a new width): a crash midway leaves
+    /// unreferenced files that the next append overwrites, and the checkpoint (written
+    /// with `put`, after this returns) is what makes them part of the log.
     fn put_many(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
-        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
-        let (targets, to_sync, newly_durable) = self.directories(&paths)?;
-        let writes: Vec<(&PathBuf, &[u8])> = targets
-            .iter()
-            .zip(files)
-            .map(|(target, (_, data))| (target, *data))
-            .collect();
-        each_at_once(&writes, |(target, data)| write_in_place(target, data))?;
-        each_at_once(&to_sync, |dir| sync_dir(dir))?;
-        self.durable_dirs().extend(newly_durable);
-        Ok(())
+        self.write_all_in_place(files, true)
     }
 
     fn put_many_unsynced(&self, files: &[(&str, &[u8])]) -> io::Result<()> {
-        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
-        let (targets, to_sync, newly_durable) = self.directories(&paths)?;
-        let _ = to_sync;
-        // Directories created here count as durable for later calls: the next `sync`
-        // fsyncs them (and their parents) before anything that needs them is relied on.
-        self.unsynced()
-            .new_dirs
-            .extend(newly_durable.iter().cloned());
-        self.durable_dirs().extend(newly_durable);
-        for (target, (_, data)) in targets.iter().zip(files) {
-            let mut file = File::create(target).map_err(|e| with_path(e, target))?;
-            file.write_all(data).map_err(|e| with_path(e, target))?;
-        }
-        Ok(())
+        self.write_all_in_place(files, false)
     }
 
     fn put_unsynced(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let (targets, to_sync, newly_durable) = self.directories(&[path])?;
-        let target = targets
-            .first()
-            .ok_or_else(|| io::Error::other("no target"))?;
-        let mut name = target.as_os_str().to_owned();
-        name.push(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let tmp = PathBuf::from(name);
-        let written = File::create(&tmp)
-            .and_then(|mut file| file.write_all(data))
-            .and_then(|()| fs::rename(&tmp, target));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(with_path(e, target));
-        }
-        let _ = to_sync;
-        self.unsynced()
-            .new_dirs
-            .extend(newly_durable.iter().cloned());
-        self.durable_dirs().extend(newly_durable);
-        Ok(())
+        self.replace(path, data, false)
     }
 
     fn sync(&self, paths: &[String]) -> io::Result<()> {
