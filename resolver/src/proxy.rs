@@ -278,11 +278,14 @@ impl Proxy {
         })
     }
 
-    /// The response to a DNS query message (`None`: not a query, dropped): the answer
+    /// The response to a DNS query message (`None`: not a query, dropped; FORMERR when
+    /// it does not parse): the answer
     /// of the node responsible, from the cache or by walking from the root, with the
     /// query's ID, RD copied, RA set and AA clear; SERVFAIL when the walk fails.
     pub async fn resolve_dns(&self, query: &[u8]) -> Option<Vec<u8>> {
-        let message = Message::from_vec(query).ok()?;
+        let Ok(message) = Message::from_vec(query) else {
+            return format_error(query);
+        };
         if message.metadata.message_type != MessageType::Query {
             return None;
         }
@@ -414,6 +417,20 @@ impl Proxy {
             reason: WalkError::TooManyHops.to_string(),
         })
     }
+}
+
+/// FORMERR for a message that does not parse but has a query's header (QR clear):
+/// the header with QR set, RCODE 1 and no sections; `None` for anything else.
+fn format_error(query: &[u8]) -> Option<Vec<u8>> {
+    let header = query.get(..12)?;
+    if header[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut reply = header.to_vec();
+    reply[2] = 0x80 | (header[2] & 0x79);
+    reply[3] = 0x80 | 0x01;
+    reply[4..12].fill(0);
+    Some(reply)
 }
 
 fn http_answer(entry: &Entry, cached: bool) -> HttpAnswer {
@@ -576,5 +593,33 @@ pub async fn serve_dns(proxy: Proxy, socket: UdpSocket) {
                 let _ = socket.send_to(&reply, from).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_malformed_query_gets_formerr_and_a_response_nothing() {
+        let reply = format_error(&[0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff]).unwrap();
+        assert_eq!(reply, [0x12, 0x34, 0x81, 0x81, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            format_error(&[0x12, 0x34, 0x81, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+            None
+        );
+        assert_eq!(format_error(&[1, 2, 3]), None);
+    }
+
+    #[tokio::test]
+    async fn garbage_is_answered_without_asking_upstream() {
+        let proxy = Proxy::new(ProxyConfig::new("http://127.0.0.1:9")).unwrap();
+        let reply = proxy
+            .resolve_dns(&[0xab, 0xcd, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 7])
+            .await;
+        assert_eq!(reply.unwrap()[3] & 0x0f, 1);
+        assert_eq!(proxy.upstream_requests(), 0);
     }
 }
