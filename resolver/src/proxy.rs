@@ -10,6 +10,8 @@
 //!   negative answers (not found, NXDOMAIN, NODATA) for the SOA MINIMUM (DNS) or
 //!   [`ProxyConfig::negative_ttl`] (HTTP). A walk starts at the deepest cached referral.
 //! - Concurrent identical lookups are coalesced into one walk (moka `try_get_with`).
+//! - DNS is answered over UDP ([`serve_dns`]) and TCP ([`serve_dns_tcp`]); an upstream
+//!   answer with TC set is asked again over TCP.
 //! - Every upstream request has [`ProxyConfig::timeout`]; a walk that fails is not
 //!   cached: HTTP answers 503 naming the hop that failed, DNS SERVFAIL. A cached answer
 //!   is served until its TTL, whether its node is up or not.
@@ -489,11 +491,38 @@ async fn exchange(query: &[u8], server: SocketAddr, timeout: Duration) -> Result
             }
         }
     };
-    match tokio::time::timeout(timeout, wait).await {
-        Ok(Ok(n)) => Ok(buffer[..n].to_vec()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    let response = match tokio::time::timeout(timeout, wait).await {
+        Ok(Ok(n)) => buffer[..n].to_vec(),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("no answer within {} ms", timeout.as_millis())),
+    };
+    // TC set: the answer did not fit in UDP; ask again over TCP.
+    if response.get(2).is_some_and(|flags| flags & 0x02 != 0) {
+        return match tokio::time::timeout(timeout, exchange_tcp(query, server)).await {
+            Ok(result) => result.map_err(|e| format!("over TCP: {e}")),
+            Err(_) => Err(format!(
+                "no answer over TCP within {} ms",
+                timeout.as_millis()
+            )),
+        };
     }
+    Ok(response)
+}
+
+/// One exchange over TCP (RFC 7766 framing).
+async fn exchange_tcp(query: &[u8], server: SocketAddr) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server).await?;
+    let length = u16::try_from(query.len())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "query too long"))?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).await?;
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).await?;
+    let mut response = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut response).await?;
+    Ok(response)
 }
 
 /// Percent-encodes what may not stand in a URL path as it is.
@@ -576,6 +605,45 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         serde_json::to_vec(body).unwrap_or_default(),
     )
         .into_response()
+}
+
+/// How long a DNS-over-TCP connection to the proxy may stay idle.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Answers DNS over TCP (RFC 7766: two-byte length, any number of queries per
+/// connection, closed after [`TCP_IDLE`] without one) until the task is dropped.
+pub async fn serve_dns_tcp(proxy: Proxy, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let mut length = [0u8; 2];
+                match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut length)).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(length))];
+                if stream.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                let Some(reply) = proxy.resolve_dns(&query).await else {
+                    return;
+                };
+                let Ok(length) = u16::try_from(reply.len()) else {
+                    return;
+                };
+                let mut framed = length.to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
 
 /// Answers DNS queries on `socket` through the proxy until the task is dropped.
