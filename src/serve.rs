@@ -209,7 +209,7 @@ async fn run(
     Ok(())
 }
 
-/// `medid serve --proxy`: the resolving proxy on `--http` and (UDP) `--dns`.
+/// `medid serve --proxy`: the resolving proxy on `--http` and `--dns` (UDP and TCP).
 fn serve_proxy(args: &ServeArgs) -> anyhow::Result<()> {
     let root = args.root.clone().unwrap_or_default();
     let mut config = medid_resolver::proxy::ProxyConfig::new(crate::client::base(&root)?);
@@ -228,15 +228,22 @@ fn serve_proxy(args: &ServeArgs) -> anyhow::Result<()> {
         let socket = tokio::net::UdpSocket::bind(args.dns)
             .await
             .with_context(|| format!("cannot listen for DNS on {}", args.dns))?;
+        let dns_addr = socket.local_addr()?;
+        let tcp = tokio::net::TcpListener::bind(dns_addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS over TCP on {dns_addr}"))?;
         println!("proxy of {root}");
-        println!("dns udp {}", socket.local_addr()?);
+        println!("dns udp {dns_addr}");
+        println!("dns tcp {}", tcp.local_addr()?);
         println!("http {}", listener.local_addr()?);
         let dns = tokio::spawn(medid_resolver::proxy::serve_dns(proxy.clone(), socket));
+        let dns_tcp = tokio::spawn(medid_resolver::proxy::serve_dns_tcp(proxy.clone(), tcp));
         let served = axum::serve(listener, medid_resolver::proxy::app(proxy))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("the HTTP server failed");
         dns.abort();
+        dns_tcp.abort();
         served
     })?;
     drop(runtime);

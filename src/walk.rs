@@ -228,10 +228,15 @@ fn walk_http(id: &Identifier, root: &str, options: &WalkOptions) -> anyhow::Resu
                         .ok_or_else(|| anyhow!("hop {hop} ({node}): the answer has no logIndex"))?;
                     let (bundle, size) = checked_bundle(&base, index, key, options)
                         .with_context(|| format!("hop {hop} ({node}): verifying the answer"))?;
-                    check_answer(bundle.extra.as_deref().unwrap_or_default(), index, id)
-                        .with_context(|| format!("hop {hop} ({node}): the answer"))?;
+                    check_answer(
+                        bundle.extra.as_deref().unwrap_or_default(),
+                        index,
+                        id,
+                        &body["values"],
+                    )
+                    .with_context(|| format!("hop {hop} ({node}): the answer"))?;
                     println!(
-                        "verified hop {hop} ({node}): checkpoint signed by the delegated key {}, size {size}{}; entry {index} is the operation that last changed {id}",
+                        "verified hop {hop} ({node}): checkpoint signed by the delegated key {}, size {size}{}; entry {index} is the operation that last changed {id}, and the values it set are the answer's",
                         key.split('+').next().unwrap_or_default(),
                         cosigned(options),
                     );

@@ -699,6 +699,23 @@ fn three_levels_from_the_root_down() {
         ],
     );
     assert_eq!(answer.trim(), "\"1 URL https://maker.example/ifu/7\"");
+    let tcp = tool(
+        "dig",
+        &[
+            &format!("@{host}"),
+            "-p",
+            port,
+            "+tcp",
+            "pump-8.23.1000.86.hdl.medid.test",
+            "TXT",
+            "+short",
+        ],
+    );
+    assert_eq!(
+        tcp.trim(),
+        "\"1 URL https://maker.example/ifu/8\"",
+        "DNS over TCP"
+    );
     let nx = tool(
         "dig",
         &[

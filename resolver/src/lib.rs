@@ -7,7 +7,10 @@
 //!   to names by [`medid_registry::dnsname`]; [`dns::export_zone`] writes a zone file.
 //! - [`http`] — the HTTP front end: [`http::app`] builds the axum router (Handle.Net
 //!   REST resolution, DID resolution, GS1 Digital Link, operation submission, the
-//!   ledger's tiles and proofs) from an [`http::AppState`].
+//!   ledger's tiles and proofs, the witness) from an [`http::AppState`].
+//! - [`hierarchy`] — walking the hierarchy from the root: referrals read from DNS and
+//!   Handle answers, and [`hierarchy::verify`], trust from the root's key down.
+//! - [`proxy`] — [`proxy::Proxy`], the resolving proxy (HTTP and DNS) with its caches.
 //!
 //! The front ends only turn bytes into a request and an answer back into bytes; what an
 //! identifier resolves to is read from the registry's index.

@@ -10,6 +10,8 @@
 //!   negative answers (not found, NXDOMAIN, NODATA) for the SOA MINIMUM (DNS) or
 //!   [`ProxyConfig::negative_ttl`] (HTTP). A walk starts at the deepest cached referral.
 //! - Concurrent identical lookups are coalesced into one walk (moka `try_get_with`).
+//! - DNS is answered over UDP ([`serve_dns`]) and TCP ([`serve_dns_tcp`]); an upstream
+//!   answer with TC set is asked again over TCP.
 //! - Every upstream request has [`ProxyConfig::timeout`]; a walk that fails is not
 //!   cached: HTTP answers 503 naming the hop that failed, DNS SERVFAIL. A cached answer
 //!   is served until its TTL, whether its node is up or not.
@@ -278,11 +280,14 @@ impl Proxy {
         })
     }
 
-    /// The response to a DNS query message (`None`: not a query, dropped): the answer
+    /// The response to a DNS query message (`None`: not a query, dropped; FORMERR when
+    /// it does not parse): the answer
     /// of the node responsible, from the cache or by walking from the root, with the
     /// query's ID, RD copied, RA set and AA clear; SERVFAIL when the walk fails.
     pub async fn resolve_dns(&self, query: &[u8]) -> Option<Vec<u8>> {
-        let message = Message::from_vec(query).ok()?;
+        let Ok(message) = Message::from_vec(query) else {
+            return format_error(query);
+        };
         if message.metadata.message_type != MessageType::Query {
             return None;
         }
@@ -416,6 +421,20 @@ impl Proxy {
     }
 }
 
+/// FORMERR for a message that does not parse but has a query's header (QR clear):
+/// the header with QR set, RCODE 1 and no sections; `None` for anything else.
+fn format_error(query: &[u8]) -> Option<Vec<u8>> {
+    let header = query.get(..12)?;
+    if header[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut reply = header.to_vec();
+    reply[2] = 0x80 | (header[2] & 0x79);
+    reply[3] = 0x80 | 0x01;
+    reply[4..12].fill(0);
+    Some(reply)
+}
+
 fn http_answer(entry: &Entry, cached: bool) -> HttpAnswer {
     match &entry.value {
         Value_::Http { status, body } => HttpAnswer {
@@ -472,11 +491,38 @@ async fn exchange(query: &[u8], server: SocketAddr, timeout: Duration) -> Result
             }
         }
     };
-    match tokio::time::timeout(timeout, wait).await {
-        Ok(Ok(n)) => Ok(buffer[..n].to_vec()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    let response = match tokio::time::timeout(timeout, wait).await {
+        Ok(Ok(n)) => buffer[..n].to_vec(),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("no answer within {} ms", timeout.as_millis())),
+    };
+    // TC set: the answer did not fit in UDP; ask again over TCP.
+    if response.get(2).is_some_and(|flags| flags & 0x02 != 0) {
+        return match tokio::time::timeout(timeout, exchange_tcp(query, server)).await {
+            Ok(result) => result.map_err(|e| format!("over TCP: {e}")),
+            Err(_) => Err(format!(
+                "no answer over TCP within {} ms",
+                timeout.as_millis()
+            )),
+        };
     }
+    Ok(response)
+}
+
+/// One exchange over TCP (RFC 7766 framing).
+async fn exchange_tcp(query: &[u8], server: SocketAddr) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server).await?;
+    let length = u16::try_from(query.len())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "query too long"))?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed).await?;
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).await?;
+    let mut response = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut response).await?;
+    Ok(response)
 }
 
 /// Percent-encodes what may not stand in a URL path as it is.
@@ -561,6 +607,45 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
+/// How long a DNS-over-TCP connection to the proxy may stay idle.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Answers DNS over TCP (RFC 7766: two-byte length, any number of queries per
+/// connection, closed after [`TCP_IDLE`] without one) until the task is dropped.
+pub async fn serve_dns_tcp(proxy: Proxy, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let mut length = [0u8; 2];
+                match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut length)).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(length))];
+                if stream.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                let Some(reply) = proxy.resolve_dns(&query).await else {
+                    return;
+                };
+                let Ok(length) = u16::try_from(reply.len()) else {
+                    return;
+                };
+                let mut framed = length.to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// Answers DNS queries on `socket` through the proxy until the task is dropped.
 pub async fn serve_dns(proxy: Proxy, socket: UdpSocket) {
     let socket = Arc::new(socket);
@@ -576,5 +661,33 @@ pub async fn serve_dns(proxy: Proxy, socket: UdpSocket) {
                 let _ = socket.send_to(&reply, from).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_malformed_query_gets_formerr_and_a_response_nothing() {
+        let reply = format_error(&[0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff]).unwrap();
+        assert_eq!(reply, [0x12, 0x34, 0x81, 0x81, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            format_error(&[0x12, 0x34, 0x81, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+            None
+        );
+        assert_eq!(format_error(&[1, 2, 3]), None);
+    }
+
+    #[tokio::test]
+    async fn garbage_is_answered_without_asking_upstream() {
+        let proxy = Proxy::new(ProxyConfig::new("http://127.0.0.1:9")).unwrap();
+        let reply = proxy
+            .resolve_dns(&[0xab, 0xcd, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 7])
+            .await;
+        assert_eq!(reply.unwrap()[3] & 0x0f, 1);
+        assert_eq!(proxy.upstream_requests(), 0);
     }
 }

@@ -7,7 +7,8 @@
 //!   witnesses the client trusts) and the entry's inclusion in that checkpoint.
 //! - [`check_delegation`]: the entry is the parent's `prefix.delegate` of the prefix to
 //!   the node the referral names — so the child's key is the one the parent delegated.
-//! - [`check_answer`]: the entry is the operation that last changed the identifier.
+//! - [`check_answer`]: the entry is the operation that last changed the identifier,
+//!   and the values it set are the answer's.
 
 use std::str::FromStr;
 
@@ -198,9 +199,40 @@ pub fn check_delegation(
     }
 }
 
-/// Checks that `entry` (at `index` of the child's log) is an operation on `id`.
-pub fn check_answer(entry: &[u8], index: u64, id: &Identifier) -> Result<(), VerifyError> {
+/// Checks that `entry` (at `index` of the child's log) is an operation on `id`, and
+/// that every public value it sets (a registration's values, an update's `set`) is in
+/// the Handle answer `values` with the same index, type and data.
+pub fn check_answer(
+    entry: &[u8],
+    index: u64,
+    id: &Identifier,
+    values: &serde_json::Value,
+) -> Result<(), VerifyError> {
     let op = entry_op(entry, index)?;
+    let set: &[medid_registry::op::RecordValue] = match &op.op {
+        Operation::IdentifierRegister { values, .. } => values,
+        Operation::IdentifierUpdate { set, .. } => set,
+        _ => &[],
+    };
+    for value in set {
+        let Some(data) = &value.data else { continue };
+        let shown = values.as_array().is_some_and(|answer| {
+            answer.iter().any(|v| {
+                v["index"].as_u64() == Some(u64::from(value.index))
+                    && v["type"].as_str() == Some(value.kind.as_str())
+                    && v["data"]["value"].as_str() == Some(data.as_str())
+            })
+        });
+        if !shown {
+            return Err(VerifyError::Entry {
+                index,
+                reason: format!(
+                    "it sets value {} ({}) to {data:?}, which the answer does not show",
+                    value.index, value.kind
+                ),
+            });
+        }
+    }
     let about = match &op.op {
         Operation::IdentifierRegister { id, .. }
         | Operation::IdentifierUpdate { id, .. }
@@ -221,5 +253,105 @@ pub fn check_answer(entry: &[u8], index: u64, id: &Identifier) -> Result<(), Ver
             index,
             reason: format!("it is not an operation on {id}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use base64::Engine as _;
+    use medid_did::KeyPair;
+    use medid_registry::log::{sign_checkpoint, tree_root, verifier_key};
+    use medid_registry::op::{draft, sign};
+    use serde_json::json;
+
+    use super::*;
+
+    fn node(did: &KeyPair) -> NodeDelegation {
+        NodeDelegation {
+            did: did.did(),
+            name: "maker.medid.test".into(),
+            dns: vec!["127.0.0.4:53".parse().unwrap()],
+            http: "http://127.0.0.4:8080".into(),
+        }
+    }
+
+    /// A signed delegation of 86.1000.23 to `to`, as its ledger entry.
+    fn delegation_entry(to: &NodeDelegation) -> Vec<u8> {
+        let signer = KeyPair::generate();
+        let document = draft(
+            "prefix.delegate",
+            json!({"prefix": "86.1000.23", "controllers": [signer.did().to_string()], "node": to}),
+        );
+        SignedOperation::from_json(&sign(&document, &[&signer]).unwrap())
+            .unwrap()
+            .entry
+    }
+
+    /// A bundle proving `entries[1]` in a log of two entries signed by `key`.
+    fn bundle(entries: &[Vec<u8>; 2], key: &KeyPair) -> Vec<u8> {
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        let note = sign_checkpoint(
+            "parent.medid.test",
+            2,
+            &tree_root(&leaves),
+            key.signing_key(),
+        )
+        .unwrap();
+        let mut text = format!(
+            "c2sp.org/tlog-proof@v1\nextra {}\nindex 1\n{}\n\n",
+            BASE64.encode(&entries[1]),
+            leaves[0]
+        )
+        .into_bytes();
+        text.extend_from_slice(&note);
+        text
+    }
+
+    #[test]
+    fn each_hop_is_checked_against_the_key_its_parent_delegated() {
+        let parent = KeyPair::generate();
+        let child = node(&KeyPair::generate());
+        let entries = [b"first".to_vec(), delegation_entry(&child)];
+        let bytes = bundle(&entries, &parent);
+        let vkey = verifier_key("parent.medid.test", &parent.verifying_key());
+
+        let parsed = ProofBundle::parse(&bytes).unwrap();
+        let (checkpoint, entry) = parsed.check(&vkey, &[], 0).unwrap();
+        assert_eq!(checkpoint.size, 2);
+        check_delegation(entry, 1, "hdl:86.1000.23", &child).unwrap();
+
+        // Another key than the parent's: refused.
+        let other = verifier_key("parent.medid.test", &KeyPair::generate().verifying_key());
+        assert!(matches!(
+            parsed.check(&other, &[], 0),
+            Err(VerifyError::Checkpoint { .. })
+        ));
+        // A referral naming another node than the logged delegation: refused.
+        let impostor = node(&KeyPair::generate());
+        let refused = check_delegation(entry, 1, "hdl:86.1000.23", &impostor).unwrap_err();
+        assert!(
+            refused.to_string().contains("not to maker.medid.test"),
+            "{refused}"
+        );
+        assert!(check_delegation(entry, 1, "hdl:86.1000.24", &child).is_err());
+        // An entry that is not the one logged: its inclusion fails.
+        let mut forged = parsed.clone();
+        forged.extra = Some(delegation_entry(&impostor));
+        assert!(matches!(
+            forged.check(&vkey, &[], 0),
+            Err(VerifyError::Inclusion { .. })
+        ));
+        // Cosignatures required but none present.
+        assert!(matches!(
+            parsed.check(&vkey, &[], 1),
+            Err(VerifyError::Cosignatures {
+                found: 0,
+                required: 1
+            })
+        ));
+        // Not a bundle.
+        assert!(ProofBundle::parse(b"hello\n\nworld").is_err());
     }
 }
