@@ -61,7 +61,8 @@ fn main() {
         instruments_per_pack: 8,
         loads: (events_wanted / 96).max(1),
         packs_per_load: 30,
-        patients: 200_000,
+        // About three uses per patient.
+        patients: (events_wanted / 96 * 33 / 3).max(100),
         failures_per_mille: 10,
         device_uses_per_load: 2,
         step_ms: 1000,
@@ -87,6 +88,36 @@ fn main() {
     register(&mut registry, &cssd, "sterilization-center");
     register(&mut registry, &hospital, "hospital");
     let (sequencer, thread) = Sequencer::start(registry);
+
+    // Where the node's time goes, per event on one core: schema validation alone, then
+    // the whole check (schema, profile, proof, hash ID).
+    let sample: Vec<Submission> = history
+        .iter()
+        .take(2000)
+        .map(|event| {
+            let (operation, restricted) = seal_and_sign(event, &cssd).unwrap();
+            Submission {
+                operation,
+                restricted,
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    for s in &sample {
+        medid_registry::event::validate_event(&s.operation).unwrap();
+    }
+    let schema = start.elapsed() / sample.len() as u32;
+    let start = Instant::now();
+    for s in &sample {
+        medid_registry::Prepared::new(s, time::OffsetDateTime::now_utc(), 300).unwrap();
+    }
+    let check = start.elapsed() / sample.len() as u32;
+    println!(
+        "check per event, one core: schema {:.0} µs, whole check (schema, profile, proof, hash) {:.0} µs",
+        schema.as_secs_f64() * 1e6,
+        check.as_secs_f64() * 1e6
+    );
+    drop(sample);
 
     // Capture in chunks: the client signs a chunk (not timed), the node checks and
     // commits it (timed: submit to the last durable receipt).
