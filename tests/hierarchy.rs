@@ -429,18 +429,26 @@ fn three_levels_from_the_root_down() {
 
     // unbound, knowing only the root, walks the referrals.
     let unbound = Unbound::start(dir);
-    let answer = tool(
-        "dig",
-        &[
-            "@127.0.0.5",
-            "-p",
-            &unbound.port.to_string(),
-            "pump-7.23.1000.86.hdl.medid.test",
-            "TXT",
-            "+short",
-        ],
-    );
-    assert_eq!(answer.trim(), "\"1 URL https://maker.example/ifu/7\"");
+    // The first walk may meet a lost datagram on a loaded machine; unbound's answer
+    // must come within the deadline.
+    let expected = "\"1 URL https://maker.example/ifu/7\"";
+    let mut answer = String::new();
+    let start = Instant::now();
+    while answer.trim() != expected && start.elapsed() < Duration::from_secs(20) {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.5",
+                "-p",
+                &unbound.port.to_string(),
+                "+time=2",
+                "+tries=1",
+            ])
+            .args(["pump-7.23.1000.86.hdl.medid.test", "TXT", "+short"])
+            .output()
+            .expect("dig must be installed (.ci/run installs it)");
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    assert_eq!(answer.trim(), expected);
 
     // medid's own client, over UDP and HTTP.
     let walked = ok(
