@@ -37,6 +37,7 @@ mod checkpoint;
 mod edge;
 mod hash;
 mod merkle;
+mod prove;
 mod reader;
 mod store;
 mod tiled_log;

@@ -26,21 +26,17 @@
 //! Proofs and roots are computed by `tlog_tiles` from stored tiles, every tile
 //! authenticated against the checkpoint's root, as the writer does.
 
-use std::cell::RefCell;
+use super::prove::StoredTree;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-
-use tlog_tiles::{Tile, TileHashReader, TileReader};
 
 use super::LogError;
 use super::checkpoint::{Checkpoint, CheckpointError, verify_checkpoint};
 use super::edge::{hashes_at_level, partial_index};
-use super::hash::{EMPTY_ROOT, HASH_LEN, Hash};
+use super::hash::{HASH_LEN, Hash};
 use super::store::TileStore;
 use super::tiled_log::{get_required, store_error};
-use super::tiles::{
-    CHECKPOINT_PATH, TILE_HEIGHT, TILE_WIDTH, entries_path, parse_bundle, tile_path,
-};
+use super::tiles::{CHECKPOINT_PATH, TILE_WIDTH, entries_path, parse_bundle, tile_path};
 
 /// A read-only view of the log in a [`TileStore`] that a [`Log`](super::Log) may be
 /// appending to concurrently (see the module docs). Cheap to share: `&self` everywhere.
@@ -298,44 +294,34 @@ impl<S: TileStore> LogSnapshot<'_, S> {
 
     /// The inclusion proof of entry `index` in the tree of `tree_size` entries.
     pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(tree_size)?;
-        if index >= tree_size {
-            return Err(LogError::IndexOutOfRange {
-                index,
-                size: tree_size,
-            });
-        }
-        self.with_hash_reader(|reader| tlog_tiles::prove_record(tree_size, index, reader))
-            .map(|proof| proof.into_iter().map(Hash::from_tlog).collect())
+        self.stored().inclusion_proof(index, tree_size)
     }
 
     /// The consistency proof from the tree of `old` entries to the tree of `new`
     /// entries; needs `1 <= old <= new`, empty when `old == new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(new)?;
-        if old == 0 || old > new {
-            return Err(LogError::InvalidRequest(format!(
-                "a consistency proof from size {old} to size {new} needs 1 <= old <= new"
-            )));
-        }
-        if old == new {
-            return Ok(Vec::new());
-        }
-        self.with_hash_reader(|reader| tlog_tiles::prove_tree(new, old, reader))
-            .map(|proof| proof.into_iter().map(Hash::from_tlog).collect())
+        self.stored().consistency_proof(old, new)
     }
 
     /// The root hash of the first `tree_size` entries.
     pub fn root_at(&self, tree_size: u64) -> Result<Hash, LogError> {
-        self.check_size(tree_size)?;
-        if tree_size == self.size() {
-            return Ok(self.root());
+        self.stored().root_at(tree_size)
+    }
+
+    /// This checkpoint's tree over the reader's hash tiles (a partial tile that is
+    /// gone is read from its full tile).
+    fn stored(&self) -> StoredTree<impl Fn(u8, u64, u32) -> Result<Vec<u8>, LogError> + '_> {
+        StoredTree {
+            size: self.size(),
+            root: self.root(),
+            read: |level, index, width| {
+                self.reader
+                    .read_tile_bytes(level, index, width)?
+                    .ok_or_else(|| LogError::MissingFile {
+                        path: tile_path(level, index, width),
+                    })
+            },
         }
-        if tree_size == 0 {
-            return Ok(EMPTY_ROOT);
-        }
-        self.with_hash_reader(|reader| tlog_tiles::tree_hash(tree_size, reader))
-            .map(Hash::from_tlog)
     }
 
     /// The bytes of a tile or entry bundle, exactly as tlog-tiles serves them at
@@ -364,35 +350,6 @@ impl<S: TileStore> LogSnapshot<'_, S> {
             TileResource::Entries { .. } => self.reader.read_bundle_bytes(index, width),
         }
     }
-
-    fn check_size(&self, tree_size: u64) -> Result<(), LogError> {
-        if tree_size > self.size() {
-            return Err(LogError::SizeOutOfRange {
-                requested: tree_size,
-                size: self.size(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Runs `f` with a `tlog_tiles` hash reader over the stored tiles of this
-    /// checkpoint's tree; every tile it reads is authenticated against the root.
-    fn with_hash_reader<T>(
-        &self,
-        f: impl FnOnce(&TileHashReader<'_>) -> Result<T, tlog_tiles::Error>,
-    ) -> Result<T, LogError> {
-        let tiles = ReaderTiles {
-            reader: self.reader,
-            error: RefCell::new(None),
-        };
-        let hashes = TileHashReader::new(self.size(), self.root().to_tlog(), &tiles);
-        let result = f(&hashes);
-        match (result, tiles.error.into_inner()) {
-            (Ok(value), _) => Ok(value),
-            (Err(_), Some(store_error)) => Err(store_error),
-            (Err(e), None) => Err(LogError::InconsistentTiles(e.to_string())),
-        }
-    }
 }
 
 /// Width of entry bundle `number` in a tree of `size` entries.
@@ -403,46 +360,6 @@ fn bundle_width(size: u64, number: u64) -> u32 {
         // Below 256: the partial bundle's width.
         (size % u64::from(TILE_WIDTH)) as u32
     }
-}
-
-/// The reader's tiles as a `tlog_tiles::TileReader`, with the partial-to-full fallback.
-/// The first store error is kept aside, as `tlog_tiles` errors cannot carry it.
-struct ReaderTiles<'a, S: TileStore> {
-    reader: &'a LogReader<S>,
-    error: RefCell<Option<LogError>>,
-}
-
-impl<S: TileStore> TileReader for ReaderTiles<'_, S> {
-    fn height(&self) -> u8 {
-        TILE_HEIGHT
-    }
-
-    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
-        let mut out = Vec::with_capacity(tiles.len());
-        for tile in tiles {
-            if tile.is_data() {
-                return Err(tlog_tiles::Error::InvalidTile);
-            }
-            let read = self
-                .reader
-                .read_tile_bytes(tile.level(), tile.level_index(), tile.width())
-                .and_then(|data| {
-                    data.ok_or_else(|| LogError::MissingFile {
-                        path: tile_path(tile.level(), tile.level_index(), tile.width()),
-                    })
-                });
-            match read {
-                Ok(data) => out.push(data),
-                Err(e) => {
-                    self.error.borrow_mut().get_or_insert(e);
-                    return Err(tlog_tiles::Error::InvalidTile);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn save_tiles(&self, _tiles: &[Tile], _data: &[Vec<u8>]) {}
 }
 
 /// A tlog-tiles resource path, parsed strictly: `tile/<L>/<N>[.p/<W>]` (a hash tile)
@@ -551,6 +468,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
+    use crate::log::EMPTY_ROOT;
     use crate::log::{
         FsTileStore, Log, MemTileStore, leaf_hash, verify_consistency, verify_inclusion,
     };

@@ -13,12 +13,11 @@
 //! Proofs and old roots are computed by `tlog_tiles` from tiles read back from the store,
 //! each tile authenticated against the current checkpoint.
 
-use std::cell::RefCell;
+use super::prove::StoredTree;
 use std::fmt;
 use std::ops::Range;
 
 use ed25519_dalek::SigningKey;
-use tlog_tiles::{Tile, TileHashReader, TileReader};
 
 use super::LogError;
 use super::checkpoint::{
@@ -29,9 +28,7 @@ use super::edge::{
 };
 use super::hash::{EMPTY_ROOT, Hash, leaf_hash};
 use super::store::TileStore;
-use super::tiles::{
-    CHECKPOINT_PATH, TILE_HEIGHT, TILE_WIDTH, entries_path, parse_bundle, tile_path,
-};
+use super::tiles::{CHECKPOINT_PATH, TILE_WIDTH, entries_path, parse_bundle, tile_path};
 use super::verify::verify_log;
 
 /// The result of a durable append: a receipt for each entry of the batch.
@@ -492,45 +489,28 @@ impl<S: TileStore> Log<S> {
     /// The inclusion proof of entry `index` in the tree of size `tree_size`
     /// (RFC 6962 audit path), for [`verify_inclusion`](super::verify_inclusion).
     pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(tree_size)?;
-        if index >= tree_size {
-            return Err(LogError::IndexOutOfRange {
-                index,
-                size: tree_size,
-            });
-        }
-        self.with_hash_reader(|reader| tlog_tiles::prove_record(tree_size, index, reader))
-            .map(|proof| proof.into_iter().map(Hash::from_tlog).collect())
+        self.stored().inclusion_proof(index, tree_size)
     }
 
     /// The consistency proof from the tree of size `old` to the tree of size `new`,
     /// for [`verify_consistency`](super::verify_consistency). Needs `1 <= old <= new`;
     /// empty when `old == new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
-        self.check_size(new)?;
-        if old == 0 || old > new {
-            return Err(LogError::InvalidRequest(format!(
-                "a consistency proof from size {old} to size {new} needs 1 <= old <= new"
-            )));
-        }
-        if old == new {
-            return Ok(Vec::new());
-        }
-        self.with_hash_reader(|reader| tlog_tiles::prove_tree(new, old, reader))
-            .map(|proof| proof.into_iter().map(Hash::from_tlog).collect())
+        self.stored().consistency_proof(old, new)
     }
 
     /// The root hash of the tree of the first `tree_size` entries.
     pub fn root_at(&self, tree_size: u64) -> Result<Hash, LogError> {
-        self.check_size(tree_size)?;
-        if tree_size == self.size() {
-            return Ok(self.root);
+        self.stored().root_at(tree_size)
+    }
+
+    /// The current tree over the store's hash tiles.
+    fn stored(&self) -> StoredTree<impl Fn(u8, u64, u32) -> Result<Vec<u8>, LogError> + '_> {
+        StoredTree {
+            size: self.size(),
+            root: self.root,
+            read: |level, index, width| get_required(&self.store, &tile_path(level, index, width)),
         }
-        if tree_size == 0 {
-            return Ok(EMPTY_ROOT);
-        }
-        self.with_hash_reader(|reader| tlog_tiles::tree_hash(tree_size, reader))
-            .map(Hash::from_tlog)
     }
 
     /// Re-reads every entry bundle and hash tile and the checkpoint, recomputes every
@@ -546,35 +526,6 @@ impl<S: TileStore> Log<S> {
             });
         }
         Ok(cp.size)
-    }
-
-    fn check_size(&self, tree_size: u64) -> Result<(), LogError> {
-        if tree_size > self.size() {
-            return Err(LogError::SizeOutOfRange {
-                requested: tree_size,
-                size: self.size(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Runs `f` with a `tlog_tiles` hash reader over the stored tiles of the current
-    /// tree; every tile it reads is authenticated against the current root.
-    fn with_hash_reader<T>(
-        &self,
-        f: impl FnOnce(&TileHashReader<'_>) -> Result<T, tlog_tiles::Error>,
-    ) -> Result<T, LogError> {
-        let tiles = StoreTiles {
-            store: &self.store,
-            error: RefCell::new(None),
-        };
-        let reader = TileHashReader::new(self.size(), self.root.to_tlog(), &tiles);
-        let result = f(&reader);
-        match (result, tiles.error.into_inner()) {
-            (Ok(value), _) => Ok(value),
-            (Err(_), Some(store_error)) => Err(store_error),
-            (Err(e), None) => Err(LogError::InconsistentTiles(e.to_string())),
-        }
     }
 }
 
@@ -635,39 +586,6 @@ fn any_tiles_present<S: TileStore>(store: &S) -> Result<bool, LogError> {
         }
     }
     Ok(false)
-}
-
-/// The store seen as a `tlog_tiles::TileReader` of height-8 hash tiles. `tlog_tiles`
-/// errors cannot carry an I/O error, so the first store error is kept aside here.
-struct StoreTiles<'a, S> {
-    store: &'a S,
-    error: RefCell<Option<LogError>>,
-}
-
-impl<S: TileStore> TileReader for StoreTiles<'_, S> {
-    fn height(&self) -> u8 {
-        TILE_HEIGHT
-    }
-
-    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
-        let mut out = Vec::with_capacity(tiles.len());
-        for tile in tiles {
-            if tile.is_data() {
-                return Err(tlog_tiles::Error::InvalidTile);
-            }
-            let path = tile_path(tile.level(), tile.level_index(), tile.width());
-            match get_required(self.store, &path) {
-                Ok(data) => out.push(data),
-                Err(e) => {
-                    self.error.borrow_mut().get_or_insert(e);
-                    return Err(tlog_tiles::Error::InvalidTile);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn save_tiles(&self, _tiles: &[Tile], _data: &[Vec<u8>]) {}
 }
 
 /// Iterator over a range of entries: `(index, entry)` (see [`Log::entries`]).
