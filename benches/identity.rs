@@ -5,6 +5,7 @@
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
+#![allow(clippy::expect_used)] // a benchmark fails loudly on purpose
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use ed25519_dalek::Signer;
