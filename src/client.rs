@@ -25,26 +25,13 @@ pub(crate) fn base(server: &str) -> anyhow::Result<&str> {
     Ok(base)
 }
 
-/// A GET returning JSON: the status and the body.
-pub(crate) fn get_json(url: &str, accept: &str) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent()
-        .get(url)
-        .header("accept", accept)
-        .call()
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .with_context(|| format!("reading the answer of {url}"))?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok((status, body))
-}
-
-/// A GET returning bytes; an error unless the status is 200.
-pub(crate) fn get_bytes(url: &str) -> anyhow::Result<Vec<u8>> {
-    let mut response = agent()
-        .get(url)
+/// A GET: the status and the body's bytes.
+fn fetch(url: &str, accept: Option<&str>) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut request = agent().get(url);
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let mut response = request
         .call()
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status().as_u16();
@@ -52,6 +39,20 @@ pub(crate) fn get_bytes(url: &str) -> anyhow::Result<Vec<u8>> {
         .body_mut()
         .read_to_vec()
         .with_context(|| format!("reading the answer of {url}"))?;
+    Ok((status, bytes))
+}
+
+/// A GET returning JSON: the status and the body (a JSON string when it is not JSON).
+pub(crate) fn get_json(url: &str, accept: &str) -> anyhow::Result<(u16, Value)> {
+    let (status, bytes) = fetch(url, Some(accept))?;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok((status, body))
+}
+
+/// A GET returning bytes; an error unless the status is 200.
+pub(crate) fn get_bytes(url: &str) -> anyhow::Result<Vec<u8>> {
+    let (status, bytes) = fetch(url, None)?;
     if status != 200 {
         bail!("{url}: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
     }

@@ -407,7 +407,11 @@ pub fn utc_millis(text: &str) -> String {
         q
     };
     let base = time - time::Duration::nanoseconds(i64::from(time.nanosecond()));
-    let time = base + time::Duration::milliseconds(i64::from(millis));
+    utc_millis_text(base + time::Duration::milliseconds(i64::from(millis)))
+}
+
+/// `time` (in UTC, truncated to the millisecond) as `2020-03-04T10:00:30.000Z`.
+pub(crate) fn utc_millis_text(time: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         time.year(),
