@@ -57,7 +57,7 @@ serve_medid() {
   $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 \
     --udp-sockets "${UDP_SOCKETS:-0}" --udp-threads "${UDP_THREADS:-1}" > "$WORK/serve.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 300); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
+  for _ in $(seq 1200); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
   echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1
 }
 

@@ -251,6 +251,8 @@ struct Inner {
     node: NodeInfo,
     cache: AnswerCache,
     witness: witness::WitnessState,
+    /// The index in memory, when the node keeps one ([`AppState::set_mirror`]).
+    mirror: std::sync::OnceLock<Arc<crate::IndexMirror>>,
 }
 
 impl AppState {
@@ -272,12 +274,28 @@ impl AppState {
                 node,
                 cache,
                 witness: witness::WitnessState::default(),
+                mirror: std::sync::OnceLock::new(),
             }),
         })
     }
 
     fn index(&self) -> &medid_registry::Index {
         self.inner.sequencer.index()
+    }
+
+    /// Reads identifier answers from `mirror` instead of the index (once; later calls
+    /// are ignored). The sequencer's commit hook must [`crate::IndexMirror::apply`]
+    /// every commit to it before invalidating the cache.
+    pub fn set_mirror(&self, mirror: Arc<crate::IndexMirror>) {
+        let _ = self.inner.mirror.set(mirror);
+    }
+
+    /// What identifier answers read: the mirror when set, else the index.
+    fn reads(&self) -> &dyn crate::RecordReads {
+        match self.inner.mirror.get() {
+            Some(mirror) => mirror.as_ref(),
+            None => self.index(),
+        }
     }
 
     fn dir(&self) -> &Path {
