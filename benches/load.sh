@@ -6,7 +6,8 @@
 #         query mix (90% hits, 10% misses), response rate limiting off on both
 #   http  medid's /api/handles/{id} vs nginx serving the same records as static JSON
 #         files, wrk with random identifiers
-#   mem   resident memory of `medid serve` holding all the identifiers
+#   mem   resident memory of `medid serve` holding all the identifiers (it reads its
+#         index into memory at start: with 1M identifiers that takes a few seconds)
 #
 # Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s)
 # Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
@@ -134,6 +135,9 @@ for i in range(n):
 PY
     touch "$WORK/static.done"
   fi
+  # nginx reads the files through the page cache, as medid holds its records in memory:
+  # read them all once so that neither waits on the disk.
+  find "$WORK/static" -type f -print0 | xargs -0 cat > /dev/null
   cat > "$WORK/nginx.conf" <<CONF
 worker_processes 2;
 worker_rlimit_nofile 16384;

@@ -370,6 +370,66 @@ mod tests {
         assert!(matches!(parse(&[1, 2, 3]), Parsed::Drop));
     }
 
+    /// `quick_parse` reads a subset of what `parse` reads, to the same values.
+    fn check_quick(bytes: &[u8], quick: bool) {
+        let read = quick_parse(bytes);
+        assert_eq!(read.is_some(), quick, "{bytes:?}");
+        let Some(read) = read else { return };
+        let Parsed::Query(full) = parse(bytes) else {
+            panic!("parse reads what quick_parse reads: {bytes:?}");
+        };
+        assert_eq!(read.qtype, u16::from(full.query.query_type()));
+        assert_eq!(read.edns, full.edns);
+        let mut name = Vec::new();
+        for label in full.query.name().iter() {
+            name.push(label.len() as u8);
+            name.extend_from_slice(label);
+        }
+        assert_eq!(read.labels, &name[..]);
+    }
+
+    #[test]
+    fn quick_parse_agrees_with_parse() {
+        check_quick(&query_bytes("a.Example.", false), true);
+        check_quick(&query_bytes("a.example.", true), true);
+        let mut small = query_bytes("a.example.", true);
+        // A payload size under 512 counts as 512.
+        let len = small.len();
+        small[len - 8..len - 6].copy_from_slice(&100u16.to_be_bytes());
+        check_quick(&small, true);
+        // An OPT with an option, trailing bytes, a compressed name, a response, two
+        // questions, another class: the full path.
+        let mut cookie = Message::query();
+        cookie.add_query(Query::query(
+            Name::from_ascii("a.example.").unwrap(),
+            RecordType::TXT,
+        ));
+        let mut opt = Edns::new();
+        opt.options_mut()
+            .insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+                10,
+                vec![1; 8],
+            ));
+        cookie.set_edns(opt);
+        check_quick(&cookie.to_vec().unwrap(), false);
+        let mut trailing = query_bytes("a.example.", false);
+        trailing.push(0);
+        check_quick(&trailing, false);
+        let mut compressed = query_bytes("a.example.", false);
+        compressed.truncate(HEADER_LEN);
+        compressed.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1]);
+        check_quick(&compressed, false);
+        let mut response = query_bytes("a.example.", false);
+        response[2] |= 0x80;
+        check_quick(&response, false);
+        let mut chaos = query_bytes("a.example.", false);
+        let len = chaos.len();
+        chaos[len - 1] = 3;
+        check_quick(&chaos, false);
+        check_quick(&[0; 5], false);
+        check_quick(&query_bytes(".", false), true);
+    }
+
     #[test]
     fn patch_and_truncate() {
         let Parsed::Query(q) = parse(&query_bytes("A.Example.", true)) else {

@@ -290,6 +290,11 @@ impl AppState {
         let _ = self.inner.mirror.set(mirror);
     }
 
+    /// Whether identifier answers read an in-memory mirror.
+    fn has_mirror(&self) -> bool {
+        self.inner.mirror.get().is_some()
+    }
+
     /// What identifier answers read: the mirror when set, else the index.
     fn reads(&self) -> &dyn crate::RecordReads {
         match self.inner.mirror.get() {
