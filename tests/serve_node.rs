@@ -9,6 +9,24 @@ mod support;
 use serde_json::Value;
 use support::{Node, medid, ok, tool};
 
+/// `medid prefix create 86.1000.23` through the node, controlled by `controller`.
+fn create_prefix(dir: &std::path::Path, node: &Node, controller: &str) {
+    ok(
+        dir,
+        &[
+            "prefix",
+            "create",
+            "86.1000.23",
+            "--controller",
+            controller,
+            "--key",
+            "medid-data/admin.key",
+            "--server",
+            &node.http,
+        ],
+    );
+}
+
 #[test]
 fn the_main_job_from_first_start_to_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
@@ -27,20 +45,7 @@ fn the_main_job_from_first_start_to_shutdown() {
     let maker = ok(dir, &["did", "new", "--out", "maker.key"])
         .trim()
         .to_owned();
-    ok(
-        dir,
-        &[
-            "prefix",
-            "create",
-            "86.1000.23",
-            "--controller",
-            &maker,
-            "--key",
-            "medid-data/admin.key",
-            "--server",
-            &node.http,
-        ],
-    );
+    create_prefix(dir, &node, &maker);
     let receipt: Value = serde_json::from_str(&ok(
         dir,
         &[
@@ -233,20 +238,7 @@ fn answers_follow_writes_deletions_and_restarts() {
         all.extend(["--key", "maker.key", "--server", &server]);
         ok(dir, &all);
     };
-    ok(
-        dir,
-        &[
-            "prefix",
-            "create",
-            "86.1000.23",
-            "--controller",
-            &maker,
-            "--key",
-            "medid-data/admin.key",
-            "--server",
-            &node.http,
-        ],
-    );
+    create_prefix(dir, &node, &maker);
     let a = "dev-a.23.1000.86.hdl.medid.test";
     let b = "dev-b.23.1000.86.hdl.medid.test";
     write(&[

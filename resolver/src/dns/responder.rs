@@ -227,9 +227,15 @@ impl NameBuf {
         if !in_zone {
             return Placement::Outside;
         }
+        self.write_labels(name.iter().take(count - origin.len()))
+    }
+
+    /// Writes a name's own labels (those below the zone), lower-cased and joined by
+    /// dots; a character other than `a-z 0-9 -` is written `?` and makes it not plain.
+    fn write_labels<'a>(&mut self, labels: impl Iterator<Item = &'a [u8]>) -> Placement {
         self.len = 0;
         let mut plain = true;
-        for (i, label) in name.iter().take(count - origin.len()).enumerate() {
+        for (i, label) in labels.enumerate() {
             if i > 0 {
                 self.push(b'.');
             }
@@ -277,23 +283,7 @@ impl NameBuf {
         if !in_zone {
             return Placement::Outside;
         }
-        self.len = 0;
-        let mut plain = true;
-        for i in 0..own {
-            if i > 0 {
-                self.push(b'.');
-            }
-            for &b in label(i) {
-                let b = b.to_ascii_lowercase();
-                if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' {
-                    self.push(b);
-                } else {
-                    plain = false;
-                    self.push(b'?');
-                }
-            }
-        }
-        Placement::Inside { plain }
+        self.write_labels((0..own).map(label))
     }
 
     fn push(&mut self, b: u8) {
