@@ -143,6 +143,9 @@
 //! filtered (sorted, deduplicated, types lower-cased), or `http:/1.0/identifiers;<representation>`
 //! (`result`, `did+json`, `did+ld+json`). Handle answers live for the smallest `ttl` of
 //! their values, DID answers for [`DID_TTL`], negative answers for [`NEGATIVE_TTL`].
+//! When the state reads an [`IndexMirror`](crate::IndexMirror)
+//! ([`AppState::set_mirror`], as `medid serve` does), `/api/handles` answers are computed
+//! from memory on every request instead: that costs less than caching them.
 
 mod did;
 mod digital_link;
