@@ -285,6 +285,8 @@ fn answers_follow_writes_deletions_and_restarts() {
         "86.1000.23/dev-a",
         "--value",
         "URL=https://a.example/2",
+        "--expected-version",
+        "1",
     ]);
     let answer = dig(&node, a, "TXT");
     assert!(
@@ -295,7 +297,7 @@ fn answers_follow_writes_deletions_and_restarts() {
     assert!(text.contains("https://a.example/2"), "{text}");
 
     // A deletion removes the name and the record.
-    write(&["delete", "86.1000.23/dev-a"]);
+    write(&["delete", "86.1000.23/dev-a", "--expected-version", "2"]);
     assert!(dig(&node, a, "TXT").contains("status: NXDOMAIN"));
     let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-a");
     assert_ne!(code, Some(0), "{text}");
