@@ -6,7 +6,8 @@
 #         query mix (90% hits, 10% misses), response rate limiting off on both
 #   http  medid's /api/handles/{id} vs nginx serving the same records as static JSON
 #         files, wrk with random identifiers
-#   mem   resident memory of `medid serve` holding all the identifiers
+#   mem   resident memory of `medid serve` holding all the identifiers (it reads its
+#         index into memory at start: with 1M identifiers that takes a few seconds)
 #
 # Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s)
 # Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
@@ -57,7 +58,7 @@ serve_medid() {
   $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 \
     --udp-sockets "${UDP_SOCKETS:-0}" --udp-threads "${UDP_THREADS:-1}" > "$WORK/serve.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 300); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
+  for _ in $(seq 1200); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
   echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1
 }
 
@@ -134,6 +135,9 @@ for i in range(n):
 PY
     touch "$WORK/static.done"
   fi
+  # nginx reads the files through the page cache, as medid holds its records in memory:
+  # read them all once so that neither waits on the disk.
+  find "$WORK/static" -type f -print0 | xargs -0 cat > /dev/null
   cat > "$WORK/nginx.conf" <<CONF
 worker_processes 2;
 worker_rlimit_nofile 16384;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use medid_registry::{Registry, Sequencer};
-use medid_resolver::AnswerCache;
 use medid_resolver::dns::{DnsConfig, RateLimit, ZoneIndex};
 use medid_resolver::http::{AppState, NodeInfo};
+use medid_resolver::{AnswerCache, IndexMirror};
 
 use crate::ledger::DataDir;
 
@@ -136,14 +136,22 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut node = NodeInfo::of(&registry, &zone)?;
     node.parent = link.map(|l| l.parent);
-    let hook_cache = cache.clone();
-    let (sequencer, sequencer_thread) =
-        Sequencer::start_with_hook(registry, move |changed| invalidate(&hook_cache, changed));
+    // Before the sequencer takes writes: answers read the index from memory.
+    let mirror =
+        Arc::new(IndexMirror::load(registry.index()).context("reading the index into memory")?);
+    let (hook_cache, hook_mirror) = (cache.clone(), mirror.clone());
+    let (sequencer, sequencer_thread) = Sequencer::start_with_hook(registry, move |changed| {
+        // The mirror first: an answer computed after the invalidation reads the commit.
+        if let Err(e) = hook_mirror.apply(changed) {
+            eprintln!("the in-memory index stopped following the index, answers read it: {e}");
+        }
+        invalidate(&hook_cache, changed);
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(sequencer.clone(), node, cache, &apex, &args))?;
+    runtime.block_on(run(sequencer.clone(), mirror, node, cache, &apex, &args))?;
     drop(sequencer);
     drop(runtime);
     sequencer_thread.join();
@@ -153,6 +161,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(
     sequencer: Sequencer,
+    mirror: Arc<IndexMirror>,
     node: NodeInfo,
     cache: AnswerCache,
     apex: &str,
@@ -172,12 +181,13 @@ async fn run(
     dns.udp_threads_per_socket = args.udp_threads;
     dns.zone.resolution_url = Some(format!("http://{http_addr}/api/handles/{{id}}"));
     dns.zone.apex = apex.to_owned();
-    let index: Arc<dyn ZoneIndex> = Arc::new(sequencer.index().clone());
+    let index: Arc<dyn ZoneIndex> = mirror.clone();
     let dns = medid_resolver::dns::start(dns, index, cache.clone()).await?;
     println!("dns udp {}", dns.udp_addr());
     println!("dns tcp {}", dns.tcp_addr());
 
     let state = AppState::new(sequencer, node.clone(), cache)?;
+    state.set_mirror(mirror);
     if !args.witness_for.is_empty() {
         let key_path = node.dir.join("witness.key");
         if !key_path.exists() {

@@ -9,6 +9,24 @@ mod support;
 use serde_json::Value;
 use support::{Node, medid, ok, tool};
 
+/// `medid prefix create 86.1000.23` through the node, controlled by `controller`.
+fn create_prefix(dir: &std::path::Path, node: &Node, controller: &str) {
+    ok(
+        dir,
+        &[
+            "prefix",
+            "create",
+            "86.1000.23",
+            "--controller",
+            controller,
+            "--key",
+            "medid-data/admin.key",
+            "--server",
+            &node.http,
+        ],
+    );
+}
+
 #[test]
 fn the_main_job_from_first_start_to_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
@@ -27,20 +45,7 @@ fn the_main_job_from_first_start_to_shutdown() {
     let maker = ok(dir, &["did", "new", "--out", "maker.key"])
         .trim()
         .to_owned();
-    ok(
-        dir,
-        &[
-            "prefix",
-            "create",
-            "86.1000.23",
-            "--controller",
-            &maker,
-            "--key",
-            "medid-data/admin.key",
-            "--server",
-            &node.http,
-        ],
-    );
+    create_prefix(dir, &node, &maker);
     let receipt: Value = serde_json::from_str(&ok(
         dir,
         &[
@@ -195,4 +200,125 @@ fn the_main_job_from_first_start_to_shutdown() {
     assert_eq!(node.stop(), Some(0), "SIGTERM shuts the node down cleanly");
     // Everything acknowledged is there after the restart, and the node verifies.
     assert!(ok(dir, &["verify"]).starts_with("ok: 4 entries"));
+}
+
+/// `dig +norec` against the node: the whole answer.
+fn dig(node: &Node, name: &str, qtype: &str) -> String {
+    let (host, port) = node.dns.rsplit_once(':').unwrap();
+    tool(
+        "dig",
+        &["+norec", "-p", port, &format!("@{host}"), name, qtype],
+    )
+}
+
+/// `GET /api/handles/{id}` through medid's client: the exit status and what it printed.
+fn resolve_http(dir: &std::path::Path, node: &Node, id: &str) -> (Option<i32>, String) {
+    let out = medid(dir, &["resolve", id, "--server", &node.http]);
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn answers_follow_writes_deletions_and_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut node = Node::start(dir);
+    let maker = ok(dir, &["did", "new", "--out", "maker.key"])
+        .trim()
+        .to_owned();
+    let server = node.http.clone();
+    let write = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--key", "maker.key", "--server", &server]);
+        ok(dir, &all);
+    };
+    create_prefix(dir, &node, &maker);
+    let a = "dev-a.23.1000.86.hdl.medid.test";
+    let b = "dev-b.23.1000.86.hdl.medid.test";
+    write(&[
+        "register",
+        "86.1000.23/dev-a",
+        "--value",
+        "URL=https://a.example/1",
+    ]);
+
+    // Both names asked before the second exists: the answers are cached.
+    assert!(dig(&node, a, "TXT").contains("https://a.example/1"));
+    assert!(dig(&node, b, "TXT").contains("status: NXDOMAIN"));
+    let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-b");
+    assert_ne!(code, Some(0), "{text}");
+
+    // A new identifier answers at once, over DNS and HTTP; names above it are there.
+    write(&[
+        "register",
+        "86.1000.23/dev-b",
+        "--value",
+        "URL=https://b.example/1",
+    ]);
+    let answer = dig(&node, b, "TXT");
+    assert!(
+        answer.contains("status: NOERROR") && answer.contains("https://b.example/1"),
+        "{answer}"
+    );
+    let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-b");
+    assert!(
+        code == Some(0) && text.contains("https://b.example/1"),
+        "{text}"
+    );
+    let prefix = dig(&node, "23.1000.86.hdl.medid.test", "TXT");
+    assert!(prefix.contains("prefix hdl:86.1000.23"), "{prefix}");
+    let above = dig(&node, "1000.86.hdl.medid.test", "TXT");
+    assert!(
+        above.contains("status: NOERROR") && above.contains("ANSWER: 0"),
+        "an empty non-terminal: {above}"
+    );
+
+    // An update replaces the value.
+    write(&[
+        "update",
+        "86.1000.23/dev-a",
+        "--value",
+        "URL=https://a.example/2",
+        "--expected-version",
+        "1",
+    ]);
+    let answer = dig(&node, a, "TXT");
+    assert!(
+        answer.contains("https://a.example/2") && !answer.contains("https://a.example/1"),
+        "{answer}"
+    );
+    let (_, text) = resolve_http(dir, &node, "86.1000.23/dev-a");
+    assert!(text.contains("https://a.example/2"), "{text}");
+
+    // A deletion removes the name and the record.
+    write(&["delete", "86.1000.23/dev-a", "--expected-version", "2"]);
+    assert!(dig(&node, a, "TXT").contains("status: NXDOMAIN"));
+    let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-a");
+    assert_ne!(code, Some(0), "{text}");
+
+    // After a restart the node answers from what the index holds.
+    assert_eq!(node.stop(), Some(0));
+    let node = Node::start(dir);
+    assert!(dig(&node, a, "TXT").contains("status: NXDOMAIN"));
+    let answer = dig(&node, b, "TXT");
+    assert!(answer.contains("https://b.example/1"), "{answer}");
+    let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-b");
+    assert!(
+        code == Some(0) && text.contains("https://b.example/1"),
+        "{text}"
+    );
+    let (code, text) = resolve_http(dir, &node, "86.1000.23/dev-a");
+    assert_ne!(code, Some(0), "{text}");
+    // The SOA serial is the ledger size: five entries.
+    let soa = dig(&node, "medid.test", "SOA");
+    assert!(
+        soa.contains("hostmaster.medid.test. 5 "),
+        "serial 5 after five writes: {soa}"
+    );
 }

@@ -10,6 +10,8 @@
 //!   ledger's tiles and proofs, the witness) from an [`http::AppState`].
 //! - [`hierarchy`] — walking the hierarchy from the root: referrals read from DNS and
 //!   Handle answers, and [`hierarchy::verify`], trust from the root's key down.
+//! - [`mirror`] — [`IndexMirror`]: what resolution reads from the index, in memory and
+//!   kept equal to it by the commit hook; [`RecordReads`], the reads answers make.
 //! - [`proxy`] — [`proxy::Proxy`], the resolving proxy (HTTP and DNS) with its caches.
 //!
 //! The front ends only turn bytes into a request and an answer back into bytes; what an
@@ -19,6 +21,8 @@ pub mod cache;
 pub mod dns;
 pub mod hierarchy;
 pub mod http;
+pub mod mirror;
 pub mod proxy;
 
 pub use cache::{AnswerCache, CacheKey};
+pub use mirror::{IndexMirror, RecordReads};

@@ -120,6 +120,73 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed {
     })
 }
 
+/// The one question of a common query, read by [`quick_parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuickQuery<'a> {
+    /// The question's name as on the wire: its labels, each after its length byte,
+    /// without the final root label.
+    pub(crate) labels: &'a [u8],
+    /// The question's type.
+    pub(crate) qtype: u16,
+    /// The query's OPT record.
+    pub(crate) edns: Option<EdnsInfo>,
+}
+
+/// Reads the query almost every client sends without hickory-proto: QR 0, opcode
+/// QUERY, one question whose name is not compressed, class IN, no answer or authority
+/// records, and either no additional record or one OPT record owned by the root with
+/// no options, nothing after it. Any other message gives `None` and is read by
+/// [`parse`], which answers it the same way (this reads a subset of what [`parse`]
+/// accepts, to the same values).
+pub(crate) fn quick_parse(bytes: &[u8]) -> Option<QuickQuery<'_>> {
+    let header = bytes.get(..HEADER_LEN)?;
+    // QR 0 and opcode 0 (QUERY); one question, no answers, no authorities, at most
+    // one additional record.
+    if header[2] & 0xf8 != 0 || header[4..10] != [0, 1, 0, 0, 0, 0] || header[10] != 0 {
+        return None;
+    }
+    let additionals = header[11];
+    let mut at = HEADER_LEN;
+    loop {
+        let len = usize::from(*bytes.get(at)?);
+        if len == 0 {
+            break;
+        }
+        // A compression pointer or a reserved label type.
+        if len > 63 {
+            return None;
+        }
+        at += 1 + len;
+        // At most 255 bytes with the root label.
+        if at - HEADER_LEN >= 255 {
+            return None;
+        }
+    }
+    let labels = bytes.get(HEADER_LEN..at)?;
+    let question = bytes.get(at + 1..at + 5)?;
+    let qtype = u16::from_be_bytes([question[0], question[1]]);
+    if question[2..4] != [0, 1] {
+        return None;
+    }
+    let rest = bytes.get(at + 5..)?;
+    let edns = match (additionals, rest) {
+        (0, []) => None,
+        // Root name, type OPT, class (payload), TTL (extended RCODE, version, DO),
+        // RDLENGTH 0.
+        (1, [0, 0, 41, p0, p1, _rcode, version, flags, _, 0, 0]) => Some(EdnsInfo {
+            payload: u16::from_be_bytes([*p0, *p1]).max(512),
+            dnssec_ok: flags & 0x80 != 0,
+            version: *version,
+        }),
+        _ => return None,
+    };
+    Some(QuickQuery {
+        labels,
+        qtype,
+        edns,
+    })
+}
+
 /// The sections of a response.
 #[derive(Debug, Default)]
 pub(crate) struct Sections {
@@ -301,6 +368,66 @@ mod tests {
             (4096, true, 0)
         );
         assert!(matches!(parse(&[1, 2, 3]), Parsed::Drop));
+    }
+
+    /// `quick_parse` reads a subset of what `parse` reads, to the same values.
+    fn check_quick(bytes: &[u8], quick: bool) {
+        let read = quick_parse(bytes);
+        assert_eq!(read.is_some(), quick, "{bytes:?}");
+        let Some(read) = read else { return };
+        let Parsed::Query(full) = parse(bytes) else {
+            panic!("parse reads what quick_parse reads: {bytes:?}");
+        };
+        assert_eq!(read.qtype, u16::from(full.query.query_type()));
+        assert_eq!(read.edns, full.edns);
+        let mut name = Vec::new();
+        for label in full.query.name().iter() {
+            name.push(label.len() as u8);
+            name.extend_from_slice(label);
+        }
+        assert_eq!(read.labels, &name[..]);
+    }
+
+    #[test]
+    fn quick_parse_agrees_with_parse() {
+        check_quick(&query_bytes("a.Example.", false), true);
+        check_quick(&query_bytes("a.example.", true), true);
+        let mut small = query_bytes("a.example.", true);
+        // A payload size under 512 counts as 512.
+        let len = small.len();
+        small[len - 8..len - 6].copy_from_slice(&100u16.to_be_bytes());
+        check_quick(&small, true);
+        // An OPT with an option, trailing bytes, a compressed name, a response, two
+        // questions, another class: the full path.
+        let mut cookie = Message::query();
+        cookie.add_query(Query::query(
+            Name::from_ascii("a.example.").unwrap(),
+            RecordType::TXT,
+        ));
+        let mut opt = Edns::new();
+        opt.options_mut()
+            .insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+                10,
+                vec![1; 8],
+            ));
+        cookie.set_edns(opt);
+        check_quick(&cookie.to_vec().unwrap(), false);
+        let mut trailing = query_bytes("a.example.", false);
+        trailing.push(0);
+        check_quick(&trailing, false);
+        let mut compressed = query_bytes("a.example.", false);
+        compressed.truncate(HEADER_LEN);
+        compressed.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1]);
+        check_quick(&compressed, false);
+        let mut response = query_bytes("a.example.", false);
+        response[2] |= 0x80;
+        check_quick(&response, false);
+        let mut chaos = query_bytes("a.example.", false);
+        let len = chaos.len();
+        chaos[len - 1] = 3;
+        check_quick(&chaos, false);
+        check_quick(&[0; 5], false);
+        check_quick(&query_bytes(".", false), true);
     }
 
     #[test]

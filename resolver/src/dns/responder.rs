@@ -227,9 +227,15 @@ impl NameBuf {
         if !in_zone {
             return Placement::Outside;
         }
+        self.write_labels(name.iter().take(count - origin.len()))
+    }
+
+    /// Writes a name's own labels (those below the zone), lower-cased and joined by
+    /// dots; a character other than `a-z 0-9 -` is written `?` and makes it not plain.
+    fn write_labels<'a>(&mut self, labels: impl Iterator<Item = &'a [u8]>) -> Placement {
         self.len = 0;
         let mut plain = true;
-        for (i, label) in name.iter().take(count - origin.len()).enumerate() {
+        for (i, label) in labels.enumerate() {
             if i > 0 {
                 self.push(b'.');
             }
@@ -244,6 +250,40 @@ impl NameBuf {
             }
         }
         Placement::Inside { plain }
+    }
+
+    /// [`NameBuf::place`] for a name as on the wire (`labels` from
+    /// [`message::quick_parse`]): the same placement and relative name.
+    fn place_wire(&mut self, zone: &Zone, labels: &[u8]) -> Placement {
+        // Label starts; a name of at most 255 bytes has at most 127 labels.
+        let mut starts = [0usize; 128];
+        let mut count = 0;
+        let mut at = 0;
+        while let Some(&len) = labels.get(at) {
+            let Some(slot) = starts.get_mut(count) else {
+                return Placement::Outside;
+            };
+            *slot = at;
+            count += 1;
+            at += 1 + usize::from(len);
+        }
+        let label = |i: usize| {
+            let start = starts.get(i).copied().unwrap_or_default();
+            let len = usize::from(labels.get(start).copied().unwrap_or_default());
+            labels.get(start + 1..start + 1 + len).unwrap_or_default()
+        };
+        let origin = zone.origin_labels();
+        let Some(own) = count.checked_sub(origin.len()) else {
+            return Placement::Outside;
+        };
+        let in_zone = origin
+            .iter()
+            .enumerate()
+            .all(|(i, expected)| label(own + i).eq_ignore_ascii_case(expected));
+        if !in_zone {
+            return Placement::Outside;
+        }
+        self.write_labels((0..own).map(label))
     }
 
     fn push(&mut self, b: u8) {
@@ -730,6 +770,9 @@ impl Responder {
     /// Answers `query` into `out` (cleared first). Returns whether there is something to
     /// send: `false` for a message that is dropped (see [`respond`]).
     pub fn respond(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        if self.respond_from_cache(query, transport, out) {
+            return true;
+        }
         let parsed = match message::parse(query) {
             Parsed::Drop => return false,
             Parsed::Query(parsed) => parsed,
@@ -761,27 +804,9 @@ impl Responder {
             fit(out, transport, parsed.edns);
             return true;
         }
-        let key = (u16::from(parsed.query.query_type()), parsed.edns.is_some());
-        let variant = VARIANTS.with_borrow_mut(|variants| {
-            variants
-                .entry(key)
-                .or_insert_with(|| variant_text(key))
-                .clone()
-        });
-        // Names of identifiers and prefixes are remembered with their subject; any
-        // other name is its own subject.
+        let variant = variant(u16::from(parsed.query.query_type()), parsed.edns.is_some());
         let memo = self.names.get(relative.as_str());
-        let subject = match &memo {
-            Some(Memo::Subject(subject)) => Some(subject.clone()),
-            Some(Memo::Uncached) => None,
-            None => Some(Arc::from(relative.as_str())),
-        };
-        if let Some(subject) = subject
-            && let Some(bytes) = self.cache.get(&CacheKey {
-                subject,
-                variant: variant.clone(),
-            })
-        {
+        if let Some(bytes) = self.cached(&relative, &memo, &variant) {
             out.clear();
             out.extend_from_slice(&bytes);
             message::patch(out, query, parsed.edns);
@@ -835,6 +860,67 @@ impl Responder {
         fit(out, transport, parsed.edns);
         true
     }
+}
+
+impl Responder {
+    /// Answers a common query from the cache without hickory-proto
+    /// ([`message::quick_parse`]); `false` when the query is of another form or its
+    /// answer is not cached, and the full path answers it.
+    fn respond_from_cache(&self, query: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+        let Some(quick) = message::quick_parse(query) else {
+            return false;
+        };
+        // What the full path answers without the cache: EDNS versions above 0, zone
+        // transfers, questions for OPT.
+        if quick.edns.is_some_and(|e| e.version > 0)
+            || matches!(
+                RecordType::from(quick.qtype),
+                RecordType::AXFR | RecordType::IXFR | RecordType::OPT
+            )
+        {
+            return false;
+        }
+        let mut relative = NameBuf::new();
+        if relative.place_wire(&self.zone, quick.labels) != (Placement::Inside { plain: true }) {
+            return false;
+        }
+        let variant = variant(quick.qtype, quick.edns.is_some());
+        let memo = self.names.get(relative.as_str());
+        let Some(bytes) = self.cached(&relative, &memo, &variant) else {
+            return false;
+        };
+        out.clear();
+        out.extend_from_slice(&bytes);
+        message::patch(out, query, quick.edns);
+        fit(out, transport, quick.edns);
+        true
+    }
+
+    /// The cached answer for the name in `relative` (remembered as `memo`): names of
+    /// identifiers and prefixes are remembered with their subject; any other name is
+    /// its own subject.
+    fn cached(&self, relative: &NameBuf, memo: &Option<Memo>, variant: &Arc<str>) -> Option<Bytes> {
+        let subject = match memo {
+            Some(Memo::Subject(subject)) => subject.clone(),
+            Some(Memo::Uncached) => return None,
+            None => Arc::from(relative.as_str()),
+        };
+        self.cache.get(&CacheKey {
+            subject,
+            variant: variant.clone(),
+        })
+    }
+}
+
+/// The cache variant of a query type with or without EDNS, from a per-thread table.
+fn variant(qtype: u16, edns: bool) -> Arc<str> {
+    let key = (qtype, edns);
+    VARIANTS.with_borrow_mut(|variants| {
+        variants
+            .entry(key)
+            .or_insert_with(|| variant_text(key))
+            .clone()
+    })
 }
 
 /// `dns:<qtype>:e` or `dns:<qtype>:n`.

@@ -11,8 +11,11 @@ use medid_registry::dnsname::{
     GS1_LABEL, HANDLE_LABEL, MAX_ZONE_NAME_LEN, OID_LABEL, identifier_name, namespace_name,
     reversed_name,
 };
+use medid_registry::event::trace::ItemStatus;
 use medid_registry::id::{Identifier, Namespace};
 use medid_registry::{IdentifierRecord, Index};
+
+use crate::mirror::{IndexMirror, RecordReads};
 
 /// What a node's zone looks like from outside: its name, its name server, SOA timers,
 /// TTLs and where OID NAPTR records point.
@@ -328,15 +331,9 @@ impl From<medid_registry::IndexError> for ZoneReadError {
 /// Adds the derived lifecycle `STATUS` value (`sterile`, `used`, `recalled`) of an item
 /// named by events, as the HTTP answer shows it: a public value at the first free index
 /// from 100, TTL 60 s.
-fn with_status(
-    index: &Index,
-    id: &Identifier,
-    record: &mut IdentifierRecord,
-) -> Result<(), ZoneReadError> {
-    use medid_registry::event::trace::{ItemStatus, item_status};
-    let status = item_status(index, &id.to_string())?;
+fn add_status(status: ItemStatus, record: &mut IdentifierRecord) {
     if status == ItemStatus::Unprocessed {
-        return Ok(());
+        return;
     }
     let text = serde_json::to_value(status)
         .ok()
@@ -357,7 +354,18 @@ fn with_status(
         },
         timestamp: record.updated.clone(),
     });
-    Ok(())
+}
+
+/// An identifier's record with its status, read through `reads`.
+fn record_with_status(
+    reads: &dyn RecordReads,
+    id: &Identifier,
+) -> Result<Option<IdentifierRecord>, ZoneReadError> {
+    let Some(mut record) = reads.identifier_record(id)? else {
+        return Ok(None);
+    };
+    add_status(reads.status(&id.to_string())?, &mut record);
+    Ok(Some(record))
 }
 
 /// Read access to what a zone says: the registry's index, seen through the DNS names of
@@ -410,11 +418,7 @@ impl ZoneIndex for Index {
     }
 
     fn identifier(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, ZoneReadError> {
-        let Some(mut record) = Index::identifier(self, id)? else {
-            return Ok(None);
-        };
-        with_status(self, id, &mut record)?;
-        Ok(Some(record))
+        record_with_status(self, id)
     }
 
     fn names(&self) -> Box<dyn Iterator<Item = Result<(String, String), ZoneReadError>> + '_> {
@@ -423,6 +427,40 @@ impl ZoneIndex for Index {
 
     fn delegation(&self, namespace_key: &str) -> Result<Option<NodeDelegation>, ZoneReadError> {
         Ok(self.prefix(namespace_key)?.and_then(|record| record.node))
+    }
+}
+
+/// A node's index through its [`IndexMirror`]: no sled read unless an item has events.
+impl ZoneIndex for IndexMirror {
+    fn serial(&self) -> Result<u64, ZoneReadError> {
+        Ok(IndexMirror::serial(self)?)
+    }
+
+    fn alias(&self, relative_name: &str) -> Result<Option<String>, ZoneReadError> {
+        let target = self.target(relative_name)?;
+        Ok(target.identifier.or(target.prefix).map(String::from))
+    }
+
+    fn prefix_alias(&self, relative_name: &str) -> Result<Option<String>, ZoneReadError> {
+        Ok(self.target(relative_name)?.prefix.map(String::from))
+    }
+
+    fn has_names_under(&self, relative_name: &str) -> Result<bool, ZoneReadError> {
+        Ok(IndexMirror::has_names_under(self, relative_name)?)
+    }
+
+    fn identifier(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, ZoneReadError> {
+        record_with_status(self, id)
+    }
+
+    fn names(&self) -> Box<dyn Iterator<Item = Result<(String, String), ZoneReadError>> + '_> {
+        self.index().names()
+    }
+
+    fn delegation(&self, namespace_key: &str) -> Result<Option<NodeDelegation>, ZoneReadError> {
+        Ok(self
+            .prefix_record(namespace_key)?
+            .and_then(|record| record.node))
     }
 }
 

@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use medid_did::DidKey;
 use medid_registry::id::Identifier;
 use medid_registry::op::ReadPermission;
-use medid_registry::{IdentifierRecord, Index, read_payload};
+use medid_registry::{IdentifierRecord, read_payload};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{Answer, AppState, NEGATIVE_TTL, cached, percent_decode, query_pairs, signers};
+use crate::RecordReads;
 
 /// Handle protocol response codes.
 const SUCCESS: u16 = 1;
@@ -148,6 +149,11 @@ pub(super) async fn resolve(
         }
     };
     match signers(&method, &uri, &headers) {
+        // From the in-memory mirror, an answer costs less to compute than to cache.
+        None if state.has_mirror() => match answer(&state, &id, &filters, &[]) {
+            Ok(a) => a.answer.into_response(),
+            Err(e) => e.into_response(),
+        },
         None => cached(&state, &id.to_string(), &filters.variant(), || {
             answer(&state, &id, &filters, &[]).map(|a| (a.answer, a.ttl))
         }),
@@ -190,7 +196,7 @@ fn answer(
     filters: &Filters,
     readers: &[DidKey],
 ) -> Result<HandleAnswer, ApiError> {
-    let index = state.index();
+    let index = state.reads();
     let handle = id.to_string();
     let closest = closest_prefix(index, id)?;
     if let Some(prefix) = &closest
@@ -219,7 +225,7 @@ fn answer(
             restricted: false,
         });
     }
-    let Some(record) = index.identifier(id).map_err(ApiError::internal)? else {
+    let Some(record) = index.identifier_record(id).map_err(ApiError::internal)? else {
         let answer = if closest.is_some() {
             Answer::json(
                 StatusCode::NOT_FOUND,
@@ -320,8 +326,7 @@ fn answer(
     }
     // The lifecycle status of an item with events (sterile, used, recalled), derived
     // from the event index at answer time, as a STATUS value.
-    let status =
-        medid_registry::event::trace::item_status(index, &handle).map_err(ApiError::internal)?;
+    let status = index.status(&handle).map_err(ApiError::internal)?;
     if status != ItemStatus::Unprocessed {
         while used.contains(&next) {
             next = next.saturating_add(1);
@@ -369,11 +374,11 @@ fn answer(
 
 /// The closest prefix of this node that covers `id`, if any.
 fn closest_prefix(
-    index: &Index,
+    index: &dyn RecordReads,
     id: &Identifier,
 ) -> Result<Option<medid_registry::PrefixRecord>, ApiError> {
     for key in id.namespace().ancestors_keys() {
-        if let Some(prefix) = index.prefix(&key).map_err(ApiError::internal)? {
+        if let Some(prefix) = index.prefix_record(&key).map_err(ApiError::internal)? {
             return Ok(Some(prefix));
         }
     }
@@ -383,7 +388,7 @@ fn closest_prefix(
 /// The DIDs that may change the record: its own controllers, then its closest
 /// prefix's, without repeats.
 fn controllers(
-    index: &Index,
+    index: &dyn RecordReads,
     id: &Identifier,
     record: &IdentifierRecord,
 ) -> Result<Vec<DidKey>, ApiError> {

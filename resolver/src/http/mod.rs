@@ -143,6 +143,9 @@
 //! filtered (sorted, deduplicated, types lower-cased), or `http:/1.0/identifiers;<representation>`
 //! (`result`, `did+json`, `did+ld+json`). Handle answers live for the smallest `ttl` of
 //! their values, DID answers for [`DID_TTL`], negative answers for [`NEGATIVE_TTL`].
+//! When the state reads an [`IndexMirror`](crate::IndexMirror)
+//! ([`AppState::set_mirror`], as `medid serve` does), `/api/handles` answers are computed
+//! from memory on every request instead: that costs less than caching them.
 
 mod did;
 mod digital_link;
@@ -251,6 +254,8 @@ struct Inner {
     node: NodeInfo,
     cache: AnswerCache,
     witness: witness::WitnessState,
+    /// The index in memory, when the node keeps one ([`AppState::set_mirror`]).
+    mirror: std::sync::OnceLock<Arc<crate::IndexMirror>>,
 }
 
 impl AppState {
@@ -272,12 +277,33 @@ impl AppState {
                 node,
                 cache,
                 witness: witness::WitnessState::default(),
+                mirror: std::sync::OnceLock::new(),
             }),
         })
     }
 
     fn index(&self) -> &medid_registry::Index {
         self.inner.sequencer.index()
+    }
+
+    /// Reads identifier answers from `mirror` instead of the index (once; later calls
+    /// are ignored). The sequencer's commit hook must [`crate::IndexMirror::apply`]
+    /// every commit to it before invalidating the cache.
+    pub fn set_mirror(&self, mirror: Arc<crate::IndexMirror>) {
+        let _ = self.inner.mirror.set(mirror);
+    }
+
+    /// Whether identifier answers read an in-memory mirror.
+    fn has_mirror(&self) -> bool {
+        self.inner.mirror.get().is_some()
+    }
+
+    /// What identifier answers read: the mirror when set, else the index.
+    fn reads(&self) -> &dyn crate::RecordReads {
+        match self.inner.mirror.get() {
+            Some(mirror) => mirror.as_ref(),
+            None => self.index(),
+        }
     }
 
     fn dir(&self) -> &Path {

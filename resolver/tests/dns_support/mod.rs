@@ -204,6 +204,16 @@ impl TestNode {
     /// Submits an operation signed by the CSSD as the HTTP front end does: through the
     /// group commit, then drops from `cache` what the commit made stale.
     pub(crate) fn write_and_invalidate(&mut self, op: &str, fields: Value, cache: &AnswerCache) {
+        for subject in
+            invalidation_subjects(self.write_reporting(op, fields).iter().map(String::as_str))
+        {
+            cache.invalidate_subject(&subject);
+        }
+    }
+
+    /// Submits an operation signed by the CSSD through the group commit; the index keys
+    /// the commit changed (what the sequencer's commit hook gets).
+    pub(crate) fn write_reporting(&mut self, op: &str, fields: Value) -> Vec<String> {
         let operation = sign(&draft(op, fields), &[&self.cssd]).unwrap();
         let prepared = Prepared::new(
             &Submission {
@@ -221,9 +231,7 @@ impl TestNode {
         for answer in answers {
             answer.unwrap();
         }
-        for subject in invalidation_subjects(changed.iter().map(String::as_str)) {
-            cache.invalidate_subject(&subject);
-        }
+        changed
     }
 
     /// The index, as the DNS front end reads it.
