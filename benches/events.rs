@@ -4,21 +4,28 @@
 //! trace latency p50/p99 forward from random loads and reverse from random patients.
 //!
 //! `cargo bench --bench events` (MEDID_BENCH_EVENTS sets the number of events, default
-//! 1000000; MEDID_BENCH_TRACES the traces per direction, default 1000).
+//! 1000000; MEDID_BENCH_TRACES the traces per direction, default 1000; MEDID_BENCH_DIR
+//! where the node goes). With MEDID_BENCH_INDEX_ONLY set, the history is not captured:
+//! the index alone is built by the node's indexing code, for trace latency on
+//! histories too large to log on the machine at hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use medid_did::KeyPair;
 use medid_registry::event::epcis::bizstep;
-use medid_registry::event::scenario::{HistoryConfig, cssd_history};
-use medid_registry::event::seal_and_sign;
+use medid_registry::event::scenario::{CssdHistory, HistoryConfig};
 use medid_registry::event::trace;
+use medid_registry::event::{
+    EventFacts, SignedEvent, event_hash_id, index_without_ledger, seal_and_sign,
+};
+use medid_registry::op::RestrictedPayload;
 use medid_registry::op::{Submission, draft, sign};
 use medid_registry::{Registry, Sequencer, parallel_map};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -68,18 +75,18 @@ fn main() {
         step_ms: 1000,
         ..HistoryConfig::default()
     };
-    let started = Instant::now();
-    let history = cssd_history(&config);
     println!(
-        "history: {} events, {} loads on {} sterilizers, {} packs (~{} cycles each), generated in {:.1} s",
-        history.len(),
+        "history: {} loads on {} sterilizers, {} packs (~{} cycles each), generated as captured",
         config.loads,
         config.sterilizers,
         config.packs,
         config.loads * config.packs_per_load / config.packs,
-        started.elapsed().as_secs_f64()
     );
-    let dir = tempfile::tempdir().unwrap();
+    // MEDID_BENCH_DIR puts the node on another disk than the system's temporary folder.
+    let dir = match std::env::var_os("MEDID_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let path = dir.path().join("node");
     let admin = KeyPair::generate();
     Registry::init(&path, "bench.medid.example", Some(admin.did())).unwrap();
@@ -87,15 +94,41 @@ fn main() {
     let (cssd, hospital) = (KeyPair::generate(), KeyPair::generate());
     register(&mut registry, &cssd, "sterilization-center");
     register(&mut registry, &hospital, "hospital");
+    if std::env::var_os("MEDID_BENCH_INDEX_ONLY").is_some() {
+        // The index alone, built by the node's own indexing code (`apply_event`, the
+        // index commit, the patient links) without checking, logging or payload files:
+        // for trace latency on histories too large to log here. Not a capture figure.
+        let index = registry.index().clone();
+        let first = registry.log().size();
+        let started = Instant::now();
+        let mut count = 0usize;
+        let mut history = CssdHistory::new(&config);
+        loop {
+            let chunk: Vec<_> = history.by_ref().take(20_000).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let prepared = parallel_map(&chunk, |event| unsigned(event, &cssd, &hospital));
+            index_without_ledger(&index, &prepared, first + count as u64).unwrap();
+            count += chunk.len();
+        }
+        println!(
+            "index only (not logged, not checked): {count} events indexed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        report_disk(&path, &index, count);
+        run_traces(&config, &index, traces);
+        drop(registry);
+        return;
+    }
     let (sequencer, thread) = Sequencer::start(registry);
 
     // Where the node's time goes, per event on one core: schema validation alone, then
     // the whole check (schema, profile, proof, hash ID).
-    let sample: Vec<Submission> = history
-        .iter()
+    let sample: Vec<Submission> = CssdHistory::new(&config)
         .take(2000)
         .map(|event| {
-            let (operation, restricted) = seal_and_sign(event, &cssd).unwrap();
+            let (operation, restricted) = seal_and_sign(&event, &cssd).unwrap();
             Submission {
                 operation,
                 restricted,
@@ -123,8 +156,13 @@ fn main() {
     // commits it (timed: submit to the last durable receipt).
     let mut captured = Duration::ZERO;
     let mut count = 0usize;
-    for chunk in history.chunks(20_000) {
-        let submissions = parallel_map(chunk, |event| {
+    let mut history = CssdHistory::new(&config);
+    loop {
+        let chunk: Vec<_> = history.by_ref().take(20_000).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let submissions = parallel_map(&chunk, |event| {
             let step = event["bizStep"].as_str().unwrap_or_default();
             let key = if matches!(
                 step,
@@ -153,16 +191,65 @@ fn main() {
         captured.as_secs_f64(),
         count as f64 / captured.as_secs_f64()
     );
-    drop(history);
     let index = sequencer.index().clone();
     drop(sequencer);
     let registry = thread.join().unwrap();
-    println!(
-        "disk: ledger + index {:.0} MB (index {:.0} MB on disk)",
-        dir_size(&path) as f64 / 1e6,
-        index.size_on_disk().unwrap() as f64 / 1e6
-    );
+    report_disk(&path, &index, count);
+    run_traces(&config, &index, traces);
+    drop(registry);
+}
 
+/// An event sealed as a client would, but unsigned, made into what the node indexes.
+fn unsigned(
+    event: &Value,
+    cssd: &KeyPair,
+    hospital: &KeyPair,
+) -> (SignedEvent, Option<RestrictedPayload>) {
+    let mut map = event.as_object().unwrap().clone();
+    let patient = map
+        .get("medid:patient")
+        .and_then(Value::as_str)
+        .map(RestrictedPayload::seal);
+    if let Some(payload) = &patient {
+        map.insert(
+            "medid:patient".into(),
+            json!({"commitment": payload.commitment}),
+        );
+    }
+    if let Some(operator) = map.get("medid:operator").and_then(Value::as_str) {
+        let sealed = RestrictedPayload::seal(operator);
+        map.insert(
+            "medid:operator".into(),
+            json!({"commitment": sealed.commitment}),
+        );
+    }
+    let facts = EventFacts::read(&map).unwrap();
+    let hash_id = event_hash_id(&map, &BTreeMap::new());
+    let signer = if facts.is_use() { hospital } else { cssd }.did();
+    let event = SignedEvent {
+        event_id: hash_id.clone(),
+        hash_id,
+        signer,
+        facts,
+        entry: Vec::new(),
+    };
+    (event, patient)
+}
+
+fn report_disk(path: &std::path::Path, index: &medid_registry::Index, count: usize) {
+    let logical = index.logical_bytes().unwrap();
+    let on_disk = dir_size(&path.join("index"));
+    println!(
+        "disk: ledger + index + payloads {:.0} MB; index {:.0} MB on disk = {:.0} bytes/event ({:.0} bytes/event of keys and values); payloads {:.0} MB",
+        dir_size(path) as f64 / 1e6,
+        on_disk as f64 / 1e6,
+        on_disk as f64 / count as f64,
+        logical as f64 / count as f64,
+        dir_size(&path.join("restricted")) as f64 / 1e6,
+    );
+}
+
+fn run_traces(config: &HistoryConfig, index: &medid_registry::Index, traces: usize) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for (direction, pick) in [("forward from a load", 0), ("reverse from a patient", 1)] {
         let mut times = Vec::with_capacity(traces);
@@ -170,10 +257,10 @@ fn main() {
         for _ in 0..traces {
             let start = Instant::now();
             let trace = if pick == 0 {
-                trace::forward_from_load(&index, &config.load(rng.gen_range(0..config.loads)))
+                trace::forward_from_load(index, &config.load(rng.gen_range(0..config.loads)))
             } else {
                 trace::reverse_from_patient(
-                    &index,
+                    index,
                     &config.patient(rng.gen_range(0..config.patients)),
                 )
             }
@@ -190,7 +277,6 @@ fn main() {
             patients as f64 / traces as f64
         );
     }
-    drop(registry);
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {

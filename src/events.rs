@@ -126,6 +126,21 @@ pub(crate) fn capture(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
                     }
                 })
                 .collect();
+            // All or nothing, as `POST /capture`: the capture is checked whole against
+            // the index first (this process holds the data directory, so nothing can
+            // change it between the check and the commit).
+            let mut checked = Vec::with_capacity(submissions.len());
+            for (i, submission) in submissions.iter().enumerate() {
+                let event = medid_registry::event::SignedEvent::from_json(&submission.operation)
+                    .map_err(|e| anyhow!("events[{i}]: refused ({}): {e}", e.code()))?;
+                checked.push(event);
+            }
+            if let Err((i, e)) = medid_registry::event::check_capture(registry.index(), &checked) {
+                bail!(
+                    "events[{i}]: refused ({}): {e}; no event of this capture was logged",
+                    e.code()
+                );
+            }
             let mut receipts = Vec::new();
             for (i, answer) in registry.submit(&submissions)?.into_iter().enumerate() {
                 match answer {

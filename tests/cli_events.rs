@@ -307,6 +307,40 @@ fn capture_and_trace_on_a_data_directory() {
         ],
     );
     assert_eq!(out.status.code(), Some(1));
+    // A capture whose second event is refused (its eventID names the first) logs
+    // nothing: the first event is new when captured alone afterwards.
+    let washing = |program: &str| {
+        json!({"type": "ObjectEvent", "eventTime": "2026-03-02T08:00:00Z",
+               "eventTimeZoneOffset": "+00:00", "epcList": ["86.1000.23/PKG-1"],
+               "action": "OBSERVE", "bizStep": "urn:medid:bizstep:washing",
+               "medid:program": program,
+               "eventID": "urn:uuid:6f1c3c2e-0000-4000-8000-0000000000b1"})
+    };
+    std::fs::write(
+        dir.join("clash.json"),
+        json!([washing("93C"), washing("90C")]).to_string(),
+    )
+    .unwrap();
+    let args = [
+        "--data",
+        "node",
+        "capture",
+        "clash.json",
+        "--key",
+        "cssd.key",
+    ];
+    let out = medid(dir, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("events[1]: refused (exists)"), "{stderr}");
+    assert!(
+        stderr.contains("no event of this capture was logged"),
+        "{stderr}"
+    );
+    std::fs::write(dir.join("one.json"), json!([washing("93C")]).to_string()).unwrap();
+    let args = ["--data", "node", "capture", "one.json", "--key", "cssd.key"];
+    let alone: Value = serde_json::from_str(&ok(dir, &args)).unwrap();
+    assert_eq!(alone["receipts"][0]["existing"], false);
     ok(dir, &["--data", "node", "verify"]);
 }
 

@@ -56,6 +56,43 @@ fn wal_entries(mut value: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(entries)
 }
 
+/// Where a payload is stored: its group file (named by the group's first leaf), the
+/// offset of its JSON in that file and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadPointer {
+    /// The first ledger index of the group that wrote it.
+    pub group: u64,
+    /// Where its JSON starts in the group file.
+    pub offset: u64,
+    /// The length of its JSON.
+    pub len: u32,
+}
+
+impl PayloadPointer {
+    fn to_bytes(self) -> [u8; 20] {
+        let mut bytes = [0; 20];
+        bytes[..8].copy_from_slice(&self.group.to_be_bytes());
+        bytes[8..16].copy_from_slice(&self.offset.to_be_bytes());
+        bytes[16..].copy_from_slice(&self.len.to_be_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; 20] = bytes.try_into().ok()?;
+        let (group, rest) = bytes.split_first_chunk::<8>()?;
+        let (offset, len) = rest.split_first_chunk::<8>()?;
+        Some(Self {
+            group: u64::from_be_bytes(*group),
+            offset: u64::from_be_bytes(*offset),
+            len: u32::from_be_bytes(len.try_into().ok()?),
+        })
+    }
+}
+
+fn pointer_key(commitment: &str) -> Vec<u8> {
+    format!("r/{commitment}").into_bytes()
+}
+
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("index: {0}")]
@@ -65,8 +102,9 @@ pub struct IndexError(#[from] sled::Error);
 #[derive(Clone)]
 pub struct Index {
     db: sled::Db,
-    /// Patient links, from the erasable payload store: `p/<patient>\0<commitment>` and
-    /// `c/<commitment>` → patient. Not derived from the ledger alone, so `verify` does
+    /// Patient links, from the erasable payload store: `p/<patient>\0<commitment>`,
+    /// `c/<commitment>` → patient, and `r/<commitment>` → where its payload is stored
+    /// ([`PayloadPointer`]). Not derived from the ledger alone, so `verify` does
     /// not compare it; `reindex` rebuilds it from the ledger and the payloads.
     patients: sled::Tree,
 }
@@ -247,7 +285,29 @@ impl Index {
         Ok(())
     }
 
-    /// Drops the link of an erased payload.
+    /// Records where the payloads of a group were written (see
+    /// `Registry::write_payloads`); made durable by the next commit's flush.
+    pub(crate) fn set_payload_pointers(
+        &self,
+        pointers: &[(String, PayloadPointer)],
+    ) -> Result<(), IndexError> {
+        let mut batch = sled::Batch::default();
+        for (commitment, pointer) in pointers {
+            batch.insert(pointer_key(commitment), pointer.to_bytes().as_slice());
+        }
+        self.patients.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Where the payload of `commitment` is stored, unless it was erased.
+    pub fn payload_pointer(&self, commitment: &str) -> Result<Option<PayloadPointer>, IndexError> {
+        Ok(self
+            .patients
+            .get(pointer_key(commitment))?
+            .and_then(|v| PayloadPointer::from_bytes(&v)))
+    }
+
+    /// Drops the pointer and the patient link of an erased payload, durably.
     pub(crate) fn unlink_patient(&self, commitment: &str) -> Result<(), IndexError> {
         let key = format!("c/{commitment}");
         if let Some(patient) = self.patients.remove(key.as_bytes())? {
@@ -255,32 +315,38 @@ impl Index {
             self.patients
                 .remove(format!("p/{patient}\0{commitment}").as_bytes())?;
         }
+        self.patients.remove(pointer_key(commitment))?;
         self.patients.flush()?;
         Ok(())
     }
 
-    /// Rebuilds the patient links from every patient commitment in the index and the
-    /// payloads `payload` still finds.
+    /// Rebuilds the payload pointers from the payloads `stored` in the group files,
+    /// and the patient links from every patient commitment in the index whose payload
+    /// is stored (or that `legacy` finds in a file of its own).
     pub(crate) fn relink_patients(
         &self,
-        payload: impl Fn(&str) -> Option<RestrictedPayload>,
+        stored: &[(RestrictedPayload, PayloadPointer)],
+        legacy: impl Fn(&str) -> Option<RestrictedPayload>,
     ) -> Result<(), IndexError> {
         self.patients.clear()?;
-        let mut last = String::new();
+        let pointers: Vec<(String, PayloadPointer)> = stored
+            .iter()
+            .map(|(p, pointer)| (p.commitment.clone(), *pointer))
+            .collect();
+        self.set_payload_pointers(&pointers)?;
+        let by_commitment: std::collections::HashMap<&str, &RestrictedPayload> = stored
+            .iter()
+            .map(|(p, _)| (p.commitment.as_str(), p))
+            .collect();
         let mut found = Vec::new();
-        for item in self.db.scan_prefix(b"ep/") {
-            let (key, _) = item?;
-            let key = String::from_utf8_lossy(&key);
-            let commitment = key
-                .get(3..)
-                .and_then(|k| k.split('\0').next())
-                .unwrap_or_default();
-            if commitment == last {
-                continue;
-            }
-            last = commitment.to_owned();
-            if let Some(p) = payload(commitment).filter(RestrictedPayload::opens) {
-                found.push(p);
+        for commitment in crate::event::patient_commitments_indexed(self)? {
+            match by_commitment.get(commitment.as_str()) {
+                Some(p) => found.push((*p).clone()),
+                None => {
+                    if let Some(p) = legacy(&commitment).filter(RestrictedPayload::opens) {
+                        found.push(p);
+                    }
+                }
             }
         }
         self.link_patients(&found)?;

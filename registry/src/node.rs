@@ -10,7 +10,8 @@
 //! DIR/admin.key     the admin key, when `init` generated one
 //! DIR/log/          the ledger, C2SP tlog-tiles layout: publish it as static files
 //! DIR/index/        the sled index (rebuildable from log/)
-//! DIR/restricted/   payloads of restricted values, off-log and erasable
+//! DIR/restricted/   payloads of restricted values, off-log and erasable: one file per
+//!                   group commit (`<first leaf>.pay`)
 //! ```
 //!
 //! [`Registry::submit`] is the write path (group commit): every operation of a batch is
@@ -29,7 +30,7 @@ use time::OffsetDateTime;
 
 use crate::entry::{LedgerEntry, apply_entry, is_event};
 use crate::event::SignedEvent;
-use crate::index::{Index, IndexError, wal_group};
+use crate::index::{Index, IndexError, PayloadPointer, wal_group};
 use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
 use crate::state::{Changes, Overlay};
@@ -524,15 +525,34 @@ impl Registry {
         Ok(Committed { answers, changed })
     }
 
-    /// Erases the payload of a restricted value; the ledger's commitment stays.
+    /// Erases the payload of a restricted value; the ledger's commitment stays. The
+    /// payload's bytes in its group file are overwritten with zeros and the file
+    /// fsync'd, then its pointer and patient link leave the index (see
+    /// [`Registry::write_payloads`]). Gives whether there was a payload to erase.
     pub fn erase_payload(&self, commitment: &str) -> Result<bool, RegistryError> {
-        let path = self.payload_path(commitment)?;
+        let legacy = payload_path(&self.dir, commitment)?;
         self.check_retention(commitment, OffsetDateTime::now_utc())?;
+        let mut erased = false;
+        if let Some(pointer) = self.index.payload_pointer(commitment)? {
+            let path = group_path(&self.dir, pointer.group);
+            match File::options().write(true).open(&path) {
+                Ok(mut file) => {
+                    use std::io::{Seek, SeekFrom};
+                    file.seek(SeekFrom::Start(pointer.offset))
+                        .and_then(|_| file.write_all(&vec![0; pointer.len as usize]))
+                        .and_then(|()| file.sync_all())
+                        .map_err(io_error(&path))?;
+                    erased = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&path)(e)),
+            }
+        }
         self.index.unlink_patient(commitment)?;
-        match fs::remove_file(&path) {
+        match fs::remove_file(&legacy) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_error(&path)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(erased),
+            Err(e) => Err(io_error(&legacy)(e)),
         }
     }
 
@@ -543,12 +563,12 @@ impl Registry {
         commitment: &str,
         now: OffsetDateTime,
     ) -> Result<(), RegistryError> {
-        let key = format!("ec/{commitment}");
+        let key = crate::event::commitment_key(commitment);
         let Some(leaf) = self
             .index
-            .get_raw(key.as_bytes())?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(u64::from_be_bytes)
+            .get_raw(&key)?
+            .as_deref()
+            .and_then(crate::event::leaf_of)
         else {
             return Ok(());
         };
@@ -574,60 +594,52 @@ impl Registry {
 
     /// The payload of a restricted value, if it was not erased.
     pub fn payload(&self, commitment: &str) -> Result<Option<RestrictedPayload>, RegistryError> {
-        read_payload(&self.dir, commitment)
+        read_payload(&self.dir, &self.index, commitment)
     }
 
-    fn payload_path(&self, commitment: &str) -> Result<PathBuf, RegistryError> {
-        payload_path(&self.dir, commitment)
-    }
-
-    /// Writes a batch's payloads durably: each file written and fsync'd on up to 16
-    /// threads at once (a batch of events can carry thousands of patients, and the
-    /// disk coalesces concurrent fsyncs), then renamed into place, then one fsync of
-    /// the directory.
+    /// Writes a batch's payloads durably, before the group's index commit: all of them
+    /// in one group file, `DIR/restricted/<first leaf of the group, 16 hex>.pay` (each
+    /// payload its JSON with a 4-byte big-endian length before it), written to a
+    /// temporary file, fsync'd, renamed into place, the directory fsync'd. Each
+    /// payload's pointer (group, offset, length) goes into the index's erasable tree
+    /// and is made durable by the group's index flush that follows. Dying before that
+    /// flush leaves a group file no ledger entry refers to; the next group starts at
+    /// the same leaf and replaces it.
     fn write_payloads(&self, payloads: &[RestrictedPayload]) -> Result<(), RegistryError> {
         if payloads.is_empty() {
             return Ok(());
         }
-        let paths = payloads
-            .iter()
-            .map(|p| self.payload_path(&p.commitment))
-            .collect::<Result<Vec<_>, _>>()?;
+        let group = self.log.size();
         let dir = self.dir.join("restricted");
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-        let threads = payloads.len().clamp(1, 16);
-        let chunk = payloads.len().div_ceil(threads);
-        let results: Vec<Result<(), RegistryError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = payloads
-                .chunks(chunk)
-                .zip(paths.chunks(chunk))
-                .map(|(payloads, paths)| {
-                    scope.spawn(move || {
-                        for (payload, path) in payloads.iter().zip(paths) {
-                            let bytes = serde_json::to_vec(payload).unwrap_or_default();
-                            let tmp = path.with_extension("tmp");
-                            let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-                            file.write_all(&bytes).map_err(io_error(&tmp))?;
-                            file.sync_all().map_err(io_error(&tmp))?;
-                            fs::rename(&tmp, path).map_err(io_error(path))?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(RegistryError::Config("a payload writer panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let mut bytes = Vec::new();
+        let mut pointers = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let json = serde_json::to_vec(payload).unwrap_or_default();
+            // A payload is far below 4 GiB (a submission is at most a few MiB).
+            bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
+            let offset = bytes.len() as u64;
+            bytes.extend_from_slice(&json);
+            pointers.push((
+                payload.commitment.clone(),
+                PayloadPointer {
+                    group,
+                    offset,
+                    len: json.len() as u32,
+                },
+            ));
+        }
+        let path = group_path(&self.dir, group);
+        let tmp = path.with_extension("tmp");
+        let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
+        file.write_all(&bytes).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_error(&path))?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(io_error(&dir))
+            .map_err(io_error(&dir))?;
+        self.index.set_payload_pointers(&pointers)?;
+        Ok(())
     }
 
     /// Replays the ledger entries the index has not seen (after a crash between the
@@ -684,9 +696,11 @@ impl Registry {
         self.replay(0..size)?;
         // Patient links come from the off-log payloads of the events' commitments; an
         // erased payload has no link.
+        let stored = stored_payloads(&self.dir)?;
         let dir = self.dir.clone();
-        self.index
-            .relink_patients(|commitment| read_payload(&dir, commitment).ok().flatten())?;
+        self.index.relink_patients(&stored, |commitment| {
+            read_legacy_payload(&dir, commitment).ok().flatten()
+        })?;
         self.sync()?;
         Ok(size)
     }
@@ -842,10 +856,48 @@ fn payload_path(dir: &Path, commitment: &str) -> Result<PathBuf, RegistryError> 
     Ok(dir.join("restricted").join(format!("{hex}.json")))
 }
 
-/// The payload of a restricted value in the node at `dir`, if it was not erased. Safe
-/// to call while a [`Registry`] holds the directory (payload files are written
-/// atomically).
+fn group_path(dir: &Path, group: u64) -> PathBuf {
+    dir.join("restricted").join(format!("{group:016x}.pay"))
+}
+
+/// The payload of a restricted value in the node at `dir` with index `index`, if it
+/// was not erased. Safe to call while a [`Registry`] holds the directory (group files
+/// are renamed into place whole; an erasure overwrites a payload with zeros, which
+/// reads as erased).
 pub fn read_payload(
+    dir: &Path,
+    index: &Index,
+    commitment: &str,
+) -> Result<Option<RestrictedPayload>, RegistryError> {
+    let Some(pointer) = index.payload_pointer(commitment)? else {
+        return read_legacy_payload(dir, commitment);
+    };
+    let path = group_path(dir, pointer.group);
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    let mut bytes = vec![0; pointer.len as usize];
+    use std::io::{Read, Seek, SeekFrom};
+    let read = file
+        .seek(SeekFrom::Start(pointer.offset))
+        .and_then(|_| file.read_exact(&mut bytes));
+    match read {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(io_error(&path)(e)),
+    }
+    // Zeros (erased) or bytes of another payload (a pointer left by a group that
+    // never committed) open nothing.
+    Ok(serde_json::from_slice::<RestrictedPayload>(&bytes)
+        .ok()
+        .filter(|p| p.commitment == commitment && p.opens()))
+}
+
+/// A payload stored in a file of its own, `DIR/restricted/<hex>.json`, as nodes wrote
+/// them before group files.
+fn read_legacy_payload(
     dir: &Path,
     commitment: &str,
 ) -> Result<Option<RestrictedPayload>, RegistryError> {
@@ -857,6 +909,45 @@ pub fn read_payload(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error(&path)(e)),
     }
+}
+
+/// Every payload still in the group files (erased ones are zeros and skipped), with
+/// its pointer, for `reindex`.
+fn stored_payloads(dir: &Path) -> Result<Vec<(RestrictedPayload, PayloadPointer)>, RegistryError> {
+    let folder = dir.join("restricted");
+    let listing = match fs::read_dir(&folder) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(&folder)(e)),
+    };
+    let mut found = Vec::new();
+    for item in listing {
+        let path = item.map_err(io_error(&folder))?.path();
+        let group = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".pay"))
+            .and_then(|n| u64::from_str_radix(n, 16).ok());
+        let Some(group) = group else { continue };
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        let mut rest = bytes.as_slice();
+        let mut offset = 0u64;
+        while let Some((len, body)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_be_bytes(*len);
+            let Some(payload) = body.get(..len as usize) else {
+                break;
+            };
+            offset += 4;
+            if let Ok(p) = serde_json::from_slice::<RestrictedPayload>(payload)
+                && p.opens()
+            {
+                found.push((p, PayloadPointer { group, offset, len }));
+            }
+            offset += u64::from(len);
+            rest = &body[len as usize..];
+        }
+    }
+    Ok(found)
 }
 
 /// Writes a file atomically and durably: temporary file, fsync, rename, fsync of the

@@ -449,7 +449,23 @@ fn an_erased_patient_payload_drops_the_link_but_the_log_verifies() {
     let trace = trace::reverse_from_patient(&index, "PAT-1").unwrap();
     assert_eq!(trace.patients.len(), 1);
     let commitment = trace.patients.keys().next().unwrap().clone();
+    let stored = |node: &Node| {
+        let mut all = Vec::new();
+        for file in std::fs::read_dir(node.path.join("restricted")).unwrap() {
+            all.extend(std::fs::read(file.unwrap().path()).unwrap());
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    };
+    assert!(stored(&node).contains("PAT-1"));
     assert!(node.registry.erase_payload(&commitment).unwrap());
+    // The payload's bytes are overwritten in its group file, not just unlinked.
+    assert!(!stored(&node).contains("PAT-1"));
+    assert!(!stored(&node).contains(commitment.trim_start_matches("sha256:")));
+    assert!(node.registry.payload(&commitment).unwrap().is_none());
+    assert!(
+        !node.registry.erase_payload(&commitment).unwrap(),
+        "erased already"
+    );
     let trace = trace::reverse_from_patient(&index, "PAT-1").unwrap();
     assert!(trace.patients.is_empty());
     node.registry.verify().unwrap();
@@ -549,7 +565,90 @@ fn a_lot_recall_reaches_implanted_patients_and_recalls_unused_devices() {
     );
     assert_eq!(trace::item_status(&index, s2).unwrap(), ItemStatus::Used);
     assert_eq!(trace.items[s2].status, ItemStatus::Used);
+    // The report lists the unit never used too, recalled: what is left to withdraw.
+    assert_eq!(trace.items[s1].status, ItemStatus::Recalled);
+    assert_eq!(
+        trace.items.keys().collect::<Vec<_>>(),
+        [s1, s2],
+        "the units of the lot, not the lot itself"
+    );
     // Reverse from the patient finds the implant.
     let reverse = trace::reverse_from_patient(&index, "PAT-7").unwrap();
     assert!(reverse.items.contains_key(s2));
+}
+
+/// Every key and value of the index but its bookkeeping (`m/`, `w/`).
+fn index_contents(registry: &Registry) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut all = Vec::new();
+    registry
+        .index()
+        .walk_range(b"", &[0xff; 8], false, &mut |k, v| {
+            if !k.starts_with(b"m/") && !k.starts_with(b"w/") {
+                all.push((k.to_vec(), v.to_vec()));
+            }
+            true
+        })
+        .unwrap();
+    all
+}
+
+#[test]
+fn reindex_rebuilds_the_event_index_byte_for_byte_and_verify_sees_an_edit() {
+    let mut node = node();
+    let config = HistoryConfig {
+        packs: 6,
+        packs_per_load: 3,
+        loads: 8,
+        patients: 5,
+        ..HistoryConfig::default()
+    };
+    for answer in node.capture(&cssd_history(&config)) {
+        answer.unwrap();
+    }
+    let before = index_contents(&node.registry);
+    assert!(before.iter().any(|(k, _)| k.starts_with(b"ev/")));
+    let patient = config.patient(1);
+    let commitments = node.registry.index().patient_commitments(&patient).unwrap();
+    assert!(!commitments.is_empty());
+    let pointer = node
+        .registry
+        .index()
+        .payload_pointer(&commitments[0])
+        .unwrap();
+    assert!(pointer.is_some());
+    let traced = trace::reverse_from_patient(node.registry.index(), &patient).unwrap();
+    node.registry.reindex().unwrap();
+    assert_eq!(index_contents(&node.registry), before);
+    let index = node.registry.index().clone();
+    assert_eq!(index.patient_commitments(&patient).unwrap(), commitments);
+    assert_eq!(index.payload_pointer(&commitments[0]).unwrap(), pointer);
+    assert_eq!(
+        trace::reverse_from_patient(&index, &patient).unwrap(),
+        traced
+    );
+    node.registry.verify().unwrap();
+    // An edited event record, and an extra key, are both named by verify.
+    let (key, mut value) = before
+        .iter()
+        .find(|(k, _)| k.starts_with(b"ev/"))
+        .cloned()
+        .unwrap();
+    let last = value.len() - 1;
+    value[last] ^= 1;
+    index.raw_insert(&key, &value).unwrap();
+    let err = node.registry.verify().unwrap_err();
+    assert!(
+        matches!(&err, medid_registry::RegistryError::IndexMismatch { key, .. } if key.starts_with("ev/")),
+        "{err}"
+    );
+    node.registry.reindex().unwrap();
+    node.registry.verify().unwrap();
+    let mut extra = b"ee/hdl:86.1000.23/PKG-X\0".to_vec();
+    extra.extend_from_slice(&[0; 17]);
+    index.raw_insert(&extra, b"").unwrap();
+    let err = node.registry.verify().unwrap_err();
+    assert!(
+        matches!(&err, medid_registry::RegistryError::IndexMismatch { .. }),
+        "{err}"
+    );
 }

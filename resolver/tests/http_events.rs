@@ -210,8 +210,14 @@ async fn bad_events_are_refused_naming_the_event_and_pointer() {
         .expect_error(422, "proof");
     let stranger = KeyPair::generate();
     let reply = capture(&node, &[load(4, &["PKG-A"], 0)], &stranger).await;
-    let answer = reply.expect(404);
-    assert_eq!(answer["receipts"][0]["error"], "notFound");
+    let error = reply.expect_error(404, "notFound");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("events[0] ("),
+        "{error}"
+    );
     // Not JSON, not events, a bad handle.
     node.send(
         Request::builder()
@@ -507,4 +513,62 @@ async fn a_sterilizer_trace_takes_a_time_range() {
         .await
         .expect(200);
     assert_eq!(loads(&earlier), ["86.1000.23/LOAD-1"]);
+}
+
+async fn events_logged(node: &Node) -> usize {
+    let all = node.get("/events").await.expect(200);
+    all["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_capture_is_all_or_nothing() {
+    let node = Node::start();
+    let cssd = KeyPair::generate();
+    register(&node, &cssd, "sterilization-center").await;
+    // A later event by a DID the node does not know: the earlier one is not logged.
+    let stranger = KeyPair::generate();
+    let (first, _) = seal_and_sign(&load(1, &["PKG-A"], 0), &cssd).unwrap();
+    let (second, _) = seal_and_sign(&load(2, &["PKG-B"], 1), &stranger).unwrap();
+    let error = post_capture(&node, &[first.clone(), second], &[])
+        .await
+        .expect_error(404, "notFound");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("events[1] ("), "{message}");
+    assert!(
+        message.contains("no event of this capture was logged"),
+        "{message}"
+    );
+    assert_eq!(events_logged(&node).await, 0);
+    // Two different events under one eventID: refused whole as well.
+    let named = |mut event: Value| {
+        event["eventID"] = json!("urn:uuid:6f1c3c2e-0000-4000-8000-00000000000a");
+        seal_and_sign(&event, &cssd).unwrap().0
+    };
+    let error = post_capture(
+        &node,
+        &[named(load(3, &["PKG-A"], 2)), named(load(4, &["PKG-B"], 3))],
+        &[],
+    )
+    .await
+    .expect_error(409, "exists");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("events[1] (")
+    );
+    assert_eq!(events_logged(&node).await, 0);
+    // The same events, fixed, go in together; an event captured already is fine.
+    let reply = post_capture(&node, std::slice::from_ref(&first), &[])
+        .await
+        .expect(201);
+    assert_eq!(reply["logged"], json!([0]));
+    let (third, _) = seal_and_sign(&load(5, &["PKG-C"], 4), &cssd).unwrap();
+    let reply = post_capture(&node, &[first, third], &[]).await.expect(201);
+    assert_eq!(reply["receipts"][0]["existing"], true);
+    assert_eq!(reply["logged"], json!([0, 1]));
+    assert_eq!(events_logged(&node).await, 2);
 }

@@ -16,19 +16,26 @@
 //! is a salted commitment (`{"commitment": "sha256:…"}`) whose payload — the patient's
 //! pseudonymous identifier — travels beside the event and is stored off-log, erasable.
 //!
-//! Index keys (all derived from the ledger by [`apply_event`]; `T` is the event time and
-//! `L` the ledger index, both 16 hex digits so keys sort by time then by ledger order):
+//! Index keys (all derived from the ledger by [`apply_event`]). `T` is the event time in
+//! milliseconds (8 bytes, sign bit flipped) and `L` the ledger index (8 bytes), both
+//! big-endian, so keys sort by time then by ledger order; `R` is the EPC's [`Role`]
+//! (one byte); `ID` an event ID, 32 bytes when it is a CBV hash ID:
 //!
 //! ```text
-//! eh/<hash hex>            → L          the CBV hash ID (idempotent capture)
-//! ei/<eventID>             → L
-//! et/T/L                   → ""         every event by time (GET /events)
-//! ee/<epc>\0T\0L           → EpcFact    every event naming an EPC, with its role
-//! es/<sterilizer>\0T\0L    → EpcFact    loads and cycle results of a sterilizer
-//! el/<lot>\0T\0L           → EpcFact    uses (and recalls) of a device or drug lot
-//! ep/<commitment>\0T\0L    → EpcFact    the uses behind a patient commitment
-//! ec/<commitment>          → L          the event holding a sealed value
+//! eh/<32-byte hash>         → L             the CBV hash ID (idempotent capture)
+//! ei/ID                     → L
+//! ev/L                      → EventRecord   what tracing reads of the event, once
+//! et/T L                    → ""            every event by time (GET /events)
+//! ee/<epc>\0 T L R          → ""            every event naming an EPC, with its role
+//! es/<sterilizer>\0 T L R   → ""            loads and cycle results of a sterilizer
+//! el/<lot>\0 T L R          → ""            events naming a device or drug lot or its units
+//! ep/<commitment>\0 T L R   → ""            the uses behind a patient commitment
+//! ec/<commitment>           → L             the event holding a sealed value
+//! er/<lot>                  → L             the first recall of a lot
 //! ```
+//!
+//! Only `ev/` has a value to read: a walk over a timeline decides on the role in the
+//! key and reads the records of the few events it keeps.
 
 pub mod epcis;
 pub mod hash;
@@ -40,7 +47,6 @@ pub mod trace;
 use std::collections::BTreeMap;
 
 use medid_did::{DidKey, KeyPair, ProofOptions, add_proof, canonical_json, verify_proofs};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use epcis::{EventFacts, Indicator, normalise_epc, validate_event};
@@ -210,89 +216,317 @@ pub fn seal_and_sign(
     Ok((signed, payloads))
 }
 
-/// The role an EPC plays in an event, as the index keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EpcFact {
-    /// `load` (a pack in a sterilizer load), `loadParent` (the load itself), `result`
-    /// (a cycle result on a load), `use` (used on a patient), `pack` (instruments put
-    /// into the pack), `unpack`, `recall`, or `event` (anything else).
-    pub role: String,
+/// The role an EPC plays in an event: the last byte of its index keys, so that a walk
+/// decides without reading a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Role {
+    /// Anything else (washing, dispatch, an instrument put into a pack, …).
+    Event = 0,
+    /// A pack put into a sterilizer load.
+    Load = 1,
+    /// The load itself, in its load event.
+    LoadParent = 2,
+    /// A cycle result on a load.
+    Result = 3,
+    /// Used on a patient.
+    Use = 4,
+    /// A pack whose instruments were put into it.
+    Pack = 5,
+    /// A pack taken apart.
+    Unpack = 6,
+    /// Recalled (disposition `recalled`).
+    Recall = 7,
+}
+
+impl Role {
+    /// The role of a key's last byte.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Some(match byte {
+            0 => Self::Event,
+            1 => Self::Load,
+            2 => Self::LoadParent,
+            3 => Self::Result,
+            4 => Self::Use,
+            5 => Self::Pack,
+            6 => Self::Unpack,
+            7 => Self::Recall,
+            _ => return None,
+        })
+    }
+}
+
+/// What the trace engine needs of an event, kept once per event under `ev/L`
+/// ([`EventRecord::encode`]); the keys of the EPCs it names carry no value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventRecord {
     /// The event's `eventID`.
     pub event_id: String,
-    /// The business step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// The load (for `load`, `result`), or the EPC (for sterilizer, lot and patient keys).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// The sterilizer of a load.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `parentID`: the load of a load event, the pack of a packing.
+    pub parent: Option<String>,
+    /// `childEPCs` of an aggregation.
+    pub children: Vec<String>,
+    /// `epcList` of a use, a cycle result or a recall.
+    pub epcs: Vec<String>,
+    /// The sterilizer of a load or a cycle result.
     pub sterilizer: Option<String>,
     /// The biological indicator of a cycle result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biological: Option<Indicator>,
     /// The patient commitment of a use.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
     /// The DID that recorded a use and the DIDs it lets see the patient.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readers: Vec<String>,
-    /// The children of a pack or a load.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub children: Vec<String>,
 }
 
-/// Time as a key component: milliseconds, sign bit flipped, 16 hex digits.
-pub fn time_key(ms: i64) -> String {
-    format!("{:016x}", (ms as u64) ^ (1 << 63))
+const HASH_ID_PREFIX: &str = "ni:///sha-256;";
+const HASH_ID_SUFFIX: &str = "?ver=CBV2.0";
+
+/// The 32 bytes of a CBV 2.0 hash ID written the way medid writes it.
+fn hash_id_bytes(id: &str) -> Option<[u8; 32]> {
+    let hex = id
+        .strip_prefix(HASH_ID_PREFIX)?
+        .strip_suffix(HASH_ID_SUFFIX)?;
+    if hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut bytes = [0; 32];
+    hex::decode_to_slice(hex, &mut bytes).ok()?;
+    Some(bytes)
 }
 
-/// Ledger index as a key component: 16 hex digits.
-pub fn leaf_key(leaf: u64) -> String {
-    format!("{leaf:016x}")
+/// An event ID in a key or value: `1` and the 32 bytes of a hash ID, else `0` and the
+/// text.
+fn compact_id(id: &str, out: &mut Vec<u8>) {
+    match hash_id_bytes(id) {
+        Some(bytes) => {
+            out.push(1);
+            out.extend_from_slice(&bytes);
+        }
+        None => {
+            out.push(0);
+            out.extend_from_slice(id.as_bytes());
+        }
+    }
 }
 
-/// Reads `(time ms, leaf)` back from the end of a `…\0T\0L` key.
-pub fn key_position(key: &[u8]) -> Option<(i64, u64)> {
-    let text = std::str::from_utf8(key).ok()?;
-    let mut parts = text.rsplit('\0');
-    let leaf = u64::from_str_radix(parts.next()?, 16).ok()?;
-    let time = u64::from_str_radix(parts.next()?, 16).ok()? ^ (1 << 63);
-    Some((time as i64, leaf))
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    // Identifiers and DIDs are far below 64 KiB (an entry is at most 64 KiB).
+    let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&text.as_bytes()[..len as usize]);
+}
+
+fn put_list(out: &mut Vec<u8>, items: &[String]) {
+    let count = u16::try_from(items.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    for item in items.iter().take(count as usize) {
+        put_text(out, item);
+    }
+}
+
+/// Reads what [`put_text`] and [`put_list`] wrote.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn u16(&mut self) -> Option<u16> {
+        let (n, rest) = self.0.split_first_chunk::<2>()?;
+        self.0 = rest;
+        Some(u16::from_be_bytes(*n))
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let len = self.u16()? as usize;
+        let text = std::str::from_utf8(self.0.get(..len)?).ok()?.to_owned();
+        self.0 = &self.0[len..];
+        Some(text)
+    }
+
+    fn optional(&mut self) -> Option<Option<String>> {
+        self.text().map(|t| (!t.is_empty()).then_some(t))
+    }
+
+    fn list(&mut self) -> Option<Vec<String>> {
+        (0..self.u16()?).map(|_| self.text()).collect()
+    }
+}
+
+impl EventRecord {
+    /// The compact value: the event ID (a hash ID as 32 bytes), then the biological
+    /// indicator (0 none, 1 pass, 2 fail), parent, sterilizer and patient (empty when
+    /// absent) and the children, EPCs and readers, each text a 2-byte length and its
+    /// UTF-8.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        let mut id = Vec::new();
+        compact_id(&self.event_id, &mut id);
+        out.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        out.extend_from_slice(&id);
+        out.push(match self.biological {
+            None => 0,
+            Some(Indicator::Pass) => 1,
+            Some(Indicator::Fail) => 2,
+        });
+        for text in [&self.parent, &self.sterilizer, &self.patient] {
+            put_text(&mut out, text.as_deref().unwrap_or_default());
+        }
+        put_list(&mut out, &self.children);
+        put_list(&mut out, &self.epcs);
+        put_list(&mut out, &self.readers);
+        out
+    }
+
+    /// Reads [`EventRecord::encode`]'s value back; `None` if it is malformed.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut cursor = Cursor(bytes);
+        let len = cursor.u16()? as usize;
+        let id = cursor.0.get(..len)?;
+        cursor.0 = &cursor.0[len..];
+        let event_id = match id.split_first()? {
+            (1, hash) if hash.len() == 32 => {
+                format!("{HASH_ID_PREFIX}{}{HASH_ID_SUFFIX}", hex::encode(hash))
+            }
+            (0, text) => std::str::from_utf8(text).ok()?.to_owned(),
+            _ => return None,
+        };
+        let (biological, rest) = cursor.0.split_first()?;
+        cursor.0 = rest;
+        let biological = match biological {
+            0 => None,
+            1 => Some(Indicator::Pass),
+            2 => Some(Indicator::Fail),
+            _ => return None,
+        };
+        let record = Self {
+            event_id,
+            biological,
+            parent: cursor.optional()?,
+            sterilizer: cursor.optional()?,
+            patient: cursor.optional()?,
+            children: cursor.list()?,
+            epcs: cursor.list()?,
+            readers: cursor.list()?,
+        };
+        cursor.0.is_empty().then_some(record)
+    }
+}
+
+/// Time as a key component: milliseconds, sign bit flipped, 8 bytes big-endian, so
+/// keys sort by time.
+pub fn time_bytes(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// The key prefix of everything indexed under `subject` in `space` (`ee`, `es`, …).
 pub fn subject_prefix(space: &str, subject: &str) -> Vec<u8> {
-    format!("{space}/{subject}\0").into_bytes()
+    let mut key = Vec::with_capacity(space.len() + subject.len() + 19);
+    key.extend_from_slice(space.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(subject.as_bytes());
+    key.push(0);
+    key
 }
 
-fn positioned(space: &str, subject: &str, time: i64, leaf: u64) -> Vec<u8> {
-    format!("{space}/{subject}\0{}\0{}", time_key(time), leaf_key(leaf)).into_bytes()
+/// `subject_prefix` then the position: time and ledger index, 8 bytes each.
+pub fn position_key(space: &str, subject: &str, time: i64, leaf: u64) -> Vec<u8> {
+    let mut key = subject_prefix(space, subject);
+    key.extend_from_slice(&time_bytes(time));
+    key.extend_from_slice(&leaf.to_be_bytes());
+    key
+}
+
+fn role_key(space: &str, subject: &str, time: i64, leaf: u64, role: Role) -> Vec<u8> {
+    let mut key = position_key(space, subject, time, leaf);
+    key.push(role as u8);
+    key
+}
+
+/// Reads `(time ms, leaf, role)` back from the end of a `…\0 T L role` key.
+pub fn key_position(key: &[u8]) -> Option<(i64, u64, Role)> {
+    let (role, rest) = key.split_last()?;
+    let (rest, leaf) = rest.split_last_chunk::<8>()?;
+    let (rest, time) = rest.split_last_chunk::<8>()?;
+    if rest.last() != Some(&0) {
+        return None;
+    }
+    let time = (u64::from_be_bytes(*time) ^ (1 << 63)) as i64;
+    Some((time, u64::from_be_bytes(*leaf), Role::from_byte(*role)?))
+}
+
+/// `et/` T L: every event by time.
+pub fn time_key(time: i64, leaf: u64) -> Vec<u8> {
+    let mut key = b"et/".to_vec();
+    key.extend_from_slice(&time_bytes(time));
+    key.extend_from_slice(&leaf.to_be_bytes());
+    key
+}
+
+/// Reads `(time ms, leaf)` back from an `et/` key.
+pub fn time_key_position(key: &[u8]) -> Option<(i64, u64)> {
+    let rest = key.strip_prefix(b"et/")?;
+    let (time, leaf) = rest.split_first_chunk::<8>()?;
+    let leaf: [u8; 8] = leaf.try_into().ok()?;
+    Some((
+        (u64::from_be_bytes(*time) ^ (1 << 63)) as i64,
+        u64::from_be_bytes(leaf),
+    ))
+}
+
+/// Key of an event's [`EventRecord`].
+pub fn record_key(leaf: u64) -> Vec<u8> {
+    let mut key = b"ev/".to_vec();
+    key.extend_from_slice(&leaf.to_be_bytes());
+    key
 }
 
 /// Key of the ledger index of an event by its hash ID.
 pub(crate) fn hash_key(hash_id: &str) -> Vec<u8> {
-    let hex = hash_id
-        .strip_prefix("ni:///sha-256;")
-        .and_then(|h| h.split('?').next())
-        .unwrap_or(hash_id);
-    format!("eh/{hex}").into_bytes()
+    let mut key = b"eh/".to_vec();
+    match hash_id_bytes(hash_id) {
+        Some(bytes) => key.extend_from_slice(&bytes),
+        None => key.extend_from_slice(hash_id.as_bytes()),
+    }
+    key
 }
 
 /// Key of the ledger index of an event by its `eventID`.
-pub(crate) fn event_id_key(event_id: &str) -> Vec<u8> {
-    format!("ei/{event_id}").into_bytes()
+pub fn event_id_key(event_id: &str) -> Vec<u8> {
+    let mut key = b"ei/".to_vec();
+    compact_id(event_id, &mut key);
+    key
 }
 
-fn put(changes: &mut Changes, key: Vec<u8>, fact: &EpcFact) {
-    // Serialising a plain struct cannot fail.
-    let bytes = serde_json::to_vec(fact).unwrap_or_default();
-    changes.writes.insert(key, Some(bytes));
+/// Key of the ledger index of the event holding a sealed value.
+pub(crate) fn commitment_key(commitment: &str) -> Vec<u8> {
+    format!("ec/{commitment}").into_bytes()
 }
 
-fn leaf_of(value: &[u8]) -> Option<u64> {
+/// Key of the first recall of a device or drug lot.
+pub(crate) fn lot_recall_key(lot: &str) -> Vec<u8> {
+    format!("er/{lot}").into_bytes()
+}
+
+/// A ledger index kept as a value: 8 bytes big-endian.
+pub fn leaf_of(value: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(value).ok().map(u64::from_be_bytes)
+}
+
+/// Every patient commitment with a use in the index, each once.
+pub(crate) fn patient_commitments_indexed(
+    index: &crate::index::Index,
+) -> Result<Vec<String>, crate::index::IndexError> {
+    let mut found: Vec<String> = Vec::new();
+    index.walk_range(b"ep/", b"ep0", false, &mut |key, _| {
+        let subject = key
+            .get(3..key.len().saturating_sub(18))
+            .and_then(|s| std::str::from_utf8(s).ok());
+        if let Some(subject) = subject
+            && found.last().map(String::as_str) != Some(subject)
+        {
+            found.push(subject.to_owned());
+        }
+        true
+    })?;
+    Ok(found)
 }
 
 /// Applies an event (ledger entry `leaf`) to the state: the acting DID must be
@@ -334,132 +568,226 @@ pub(crate) fn apply_event(
             event.event_id
         )));
     }
-    let leaf_bytes = leaf.to_be_bytes().to_vec();
-    let mut mine = Changes::default();
-    for commitment in &event.facts.sealed {
-        mine.writes.insert(
-            format!("ec/{commitment}").into_bytes(),
-            Some(leaf_bytes.clone()),
-        );
-    }
-    mine.writes.insert(hash_key, Some(leaf_bytes.clone()));
-    mine.writes.insert(id_key, Some(leaf_bytes));
     let facts = &event.facts;
     let time = facts.time;
-    mine.writes.insert(
-        format!("et/{}/{}", time_key(time), leaf_key(leaf)).into_bytes(),
-        Some(Vec::new()),
-    );
-    let base = EpcFact {
-        role: "event".into(),
-        event_id: event.event_id.clone(),
-        step: facts.biz_step.clone(),
-        subject: None,
-        sterilizer: None,
-        biological: None,
-        patient: None,
-        readers: Vec::new(),
-        children: Vec::new(),
+    let leaf_bytes = leaf.to_be_bytes().to_vec();
+    let mut mine = Changes::default();
+    let mut put = |key: Vec<u8>, value: Vec<u8>| {
+        mine.writes.insert(key, Some(value));
     };
+    for commitment in &facts.sealed {
+        put(commitment_key(commitment), leaf_bytes.clone());
+    }
+    put(hash_key, leaf_bytes.clone());
+    put(id_key, leaf_bytes.clone());
+    put(time_key(time, leaf), Vec::new());
+    let mut record = EventRecord {
+        event_id: event.event_id.clone(),
+        ..EventRecord::default()
+    };
+    // (space, subject, role) of every key the event gets.
+    let mut keys: Vec<(&str, String, Role)> = Vec::new();
     let is_delete = facts.action.as_deref() == Some("DELETE");
     let recall = facts.disposition.as_deref() == Some("recalled");
-    if facts.is_load() {
+    if facts.kind == "AggregationEvent" {
         let parent = facts.parent.clone().unwrap_or_default();
-        let sterilizer = facts.sterilizer.clone();
-        for child in &facts.children {
-            let fact = EpcFact {
-                role: "load".into(),
-                subject: Some(parent.clone()),
-                sterilizer: sterilizer.clone(),
-                ..base.clone()
-            };
-            put(&mut mine, positioned("ee", child, time, leaf), &fact);
-        }
-        let fact = EpcFact {
-            role: "loadParent".into(),
-            sterilizer: sterilizer.clone(),
-            children: facts.children.clone(),
-            ..base.clone()
+        let (parent_role, child_role) = if facts.is_load() {
+            if let Some(sterilizer) = &facts.sterilizer {
+                keys.push(("es", sterilizer.clone(), Role::Load));
+            }
+            record.sterilizer = facts.sterilizer.clone();
+            (Role::LoadParent, Role::Load)
+        } else if is_delete {
+            (Role::Unpack, Role::Event)
+        } else {
+            (Role::Pack, Role::Event)
         };
-        put(&mut mine, positioned("ee", &parent, time, leaf), &fact);
-        if let Some(sterilizer) = &sterilizer {
-            let fact = EpcFact {
-                role: "load".into(),
-                subject: Some(parent.clone()),
-                ..base.clone()
-            };
-            put(&mut mine, positioned("es", sterilizer, time, leaf), &fact);
-        }
-    } else if facts.kind == "AggregationEvent" {
-        let parent = facts.parent.clone().unwrap_or_default();
-        let role = if is_delete { "unpack" } else { "pack" };
-        let fact = EpcFact {
-            role: role.into(),
-            children: facts.children.clone(),
-            ..base.clone()
-        };
-        put(&mut mine, positioned("ee", &parent, time, leaf), &fact);
+        keys.push(("ee", parent.clone(), parent_role));
         for child in &facts.children {
-            let fact = EpcFact {
-                role: "event".into(),
-                subject: Some(parent.clone()),
-                ..base.clone()
-            };
-            put(&mut mine, positioned("ee", child, time, leaf), &fact);
+            keys.push(("ee", child.clone(), child_role));
         }
+        record.parent = Some(parent);
+        record.children = facts.children.clone();
     } else {
         let role = if facts.is_cycle_result() {
-            "result"
+            Role::Result
         } else if facts.is_use() && facts.patient.is_some() {
-            "use"
+            Role::Use
         } else if recall {
-            "recall"
+            Role::Recall
         } else {
-            "event"
+            Role::Event
         };
-        let mut readers = vec![event.signer.to_string()];
-        readers.extend(facts.readers.iter().cloned());
         for epc in &facts.epcs {
-            let fact = EpcFact {
-                role: role.into(),
-                sterilizer: facts.sterilizer.clone(),
-                biological: facts.biological,
-                patient: facts.patient.clone(),
-                readers: if role == "use" {
-                    readers.clone()
-                } else {
-                    Vec::new()
-                },
-                subject: (role == "result").then(|| epc.clone()),
-                ..base.clone()
-            };
-            put(&mut mine, positioned("ee", epc, time, leaf), &fact);
-            let elsewhere = EpcFact {
-                subject: Some(epc.clone()),
-                ..fact.clone()
-            };
-            if role == "result"
-                && let Some(sterilizer) = &facts.sterilizer
-            {
-                put(
-                    &mut mine,
-                    positioned("es", sterilizer, time, leaf),
-                    &elsewhere,
-                );
+            keys.push(("ee", epc.clone(), role));
+        }
+        match role {
+            Role::Result => {
+                if let Some(sterilizer) = &facts.sterilizer {
+                    keys.push(("es", sterilizer.clone(), Role::Result));
+                }
+                record.sterilizer = facts.sterilizer.clone();
+                record.biological = facts.biological;
+                record.epcs = facts.epcs.clone();
             }
-            if role == "use" {
+            Role::Use => {
                 if let Some(patient) = &facts.patient {
-                    put(&mut mine, positioned("ep", patient, time, leaf), &elsewhere);
+                    keys.push(("ep", patient.clone(), Role::Use));
                 }
-                if let Some(lot) = epcis::lot_of(epc) {
-                    put(&mut mine, positioned("el", &lot, time, leaf), &elsewhere);
+                record.patient = facts.patient.clone();
+                record.readers = std::iter::once(event.signer.to_string())
+                    .chain(facts.readers.iter().cloned())
+                    .collect();
+                record.epcs = facts.epcs.clone();
+            }
+            Role::Recall => {
+                for epc in &facts.epcs {
+                    if let Some(lot) = epcis::lot_of(epc) {
+                        let key = lot_recall_key(&lot);
+                        if state.read(&key)?.is_none() && !mine.writes.contains_key(&key) {
+                            mine.writes.insert(key, Some(leaf_bytes.clone()));
+                        }
+                    }
                 }
+                record.epcs = facts.epcs.clone();
             }
-            if role == "recall" {
-                put(&mut mine, positioned("el", epc, time, leaf), &elsewhere);
-            }
+            _ => {}
         }
     }
+    // A device or drug lot's timeline: every event naming one of its units (or the
+    // lot), with the unit's role.
+    let mut lots = Vec::new();
+    for (space, subject, role) in &keys {
+        if *space == "ee"
+            && let Some(lot) = epcis::lot_of(subject)
+        {
+            lots.push(("el", lot, *role));
+        }
+    }
+    keys.extend(lots);
+    if keys.iter().any(|(space, _, _)| *space == "el") && record.epcs.is_empty() {
+        record.epcs = facts.epcs.clone();
+    }
+    for (space, subject, role) in keys {
+        mine.writes.insert(
+            role_key(space, &subject, time, leaf, role),
+            Some(Vec::new()),
+        );
+    }
+    mine.writes.insert(record_key(leaf), Some(record.encode()));
     changes.merge(mine);
     Ok(())
+}
+
+/// Checks a capture whole against the index as it stands, before anything of it is
+/// submitted: every event applies in order (its signer registered and active, its
+/// `eventID` naming no other event, also within the capture). An event logged already
+/// passes (its capture is answered with the existing receipt). Gives the position and
+/// the refusal of the first event that would be refused.
+pub fn check_capture(
+    index: &crate::index::Index,
+    events: &[SignedEvent],
+) -> Result<(), (usize, OpError)> {
+    let first = index.applied().map_err(|e| {
+        (
+            0,
+            OpError::Invalid {
+                pointer: String::new(),
+                message: e.to_string(),
+            },
+        )
+    })?;
+    let mut changes = Changes::default();
+    for (i, event) in events.iter().enumerate() {
+        let mut mine = Changes::default();
+        let view = crate::state::Overlay {
+            base: index,
+            changes: &changes,
+        };
+        match apply_event(&view, &mut mine, event, first + i as u64) {
+            Ok(()) | Err(OpError::AlreadyLogged { .. }) => changes.merge(mine),
+            Err(refusal) => return Err((i, refusal)),
+        }
+    }
+    Ok(())
+}
+
+/// Indexes events straight into `index`, at ledger indexes from `first`, without
+/// logging them: the index keys and patient links a node would hold after logging
+/// them, through the same [`apply_event`] and commit. For measuring the trace engine
+/// on histories too large to log on the machine at hand (`benches/events.rs`); a node
+/// only ever indexes what it logged. Gives the first refusal, if any.
+#[doc(hidden)]
+pub fn index_without_ledger(
+    index: &crate::index::Index,
+    events: &[(SignedEvent, Option<RestrictedPayload>)],
+    first: u64,
+) -> Result<(), OpError> {
+    let mut changes = Changes::default();
+    let mut patients = Vec::new();
+    for (i, (event, patient)) in events.iter().enumerate() {
+        let mut mine = Changes::default();
+        let view = crate::state::Overlay {
+            base: index,
+            changes: &changes,
+        };
+        apply_event(&view, &mut mine, event, first + i as u64)?;
+        changes.merge(mine);
+        patients.extend(patient.iter().cloned());
+    }
+    let failed = |e: crate::index::IndexError| OpError::Invalid {
+        pointer: String::new(),
+        message: e.to_string(),
+    };
+    index.link_patients(&patients).map_err(failed)?;
+    index
+        .commit(&changes, first + events.len() as u64)
+        .map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_back() {
+        let record = EventRecord {
+            event_id: format!("{HASH_ID_PREFIX}{}{HASH_ID_SUFFIX}", "ab".repeat(32)),
+            parent: Some("hdl:86.1000.23/LOAD-1".into()),
+            children: vec![
+                "hdl:86.1000.23/PACK-1".into(),
+                "/01/09506000134352/10/L1/21/S".into(),
+            ],
+            epcs: vec![],
+            sterilizer: Some("hdl:86.1000.23/STER-1".into()),
+            biological: Some(Indicator::Fail),
+            patient: None,
+            readers: vec!["did:key:z6Mk".into()],
+        };
+        let bytes = record.encode();
+        assert_eq!(bytes[2], 1, "a hash ID is kept as 32 bytes");
+        assert_eq!(EventRecord::decode(&bytes), Some(record.clone()));
+        let custom = EventRecord {
+            event_id: "urn:uuid:1".into(),
+            ..record
+        };
+        assert_eq!(EventRecord::decode(&custom.encode()), Some(custom));
+        assert_eq!(EventRecord::decode(&bytes[..bytes.len() - 1]), None);
+        // An upper-case hash ID is not medid's spelling: kept as text, read back as is.
+        let upper = format!("{HASH_ID_PREFIX}{}{HASH_ID_SUFFIX}", "AB".repeat(32));
+        let mut key = Vec::new();
+        compact_id(&upper, &mut key);
+        assert_eq!(key[0], 0);
+    }
+
+    #[test]
+    fn keys_sort_by_time_and_read_back() {
+        let early = role_key("ee", "hdl:1/A", -5, 9, Role::Use);
+        let late = role_key("ee", "hdl:1/A", 3, 2, Role::Load);
+        assert!(early < late);
+        assert_eq!(key_position(&early), Some((-5, 9, Role::Use)));
+        assert_eq!(key_position(&late), Some((3, 2, Role::Load)));
+        assert_eq!(time_key_position(&time_key(-1, 4)), Some((-1, 4)));
+        assert!(time_key(-1, 4) < time_key(0, 0));
+    }
 }

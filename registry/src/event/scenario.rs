@@ -122,22 +122,69 @@ fn hdl(id: &str) -> Value {
 
 /// Generates a history: unsigned events in time order.
 pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut clock = Clock {
-        now: config.start_ms,
-        step: config.step_ms.max(1),
-    };
-    let mut events = Vec::new();
-    // Packs ready for processing, and packs in use with the load after which they
-    // come back.
-    let mut dirty: Vec<usize> = (0..config.packs).collect();
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut serial = 0usize;
-    for load in 0..config.loads {
+    CssdHistory::new(config).collect()
+}
+
+/// [`cssd_history`] one load's events at a time, for histories too large to hold.
+pub struct CssdHistory {
+    config: HistoryConfig,
+    rng: StdRng,
+    clock: Clock,
+    /// Packs ready for processing.
+    dirty: Vec<usize>,
+    /// Packs in use, with the load after which they come back.
+    out: Vec<(usize, usize)>,
+    serial: usize,
+    load: usize,
+    ready: std::collections::VecDeque<Value>,
+}
+
+impl CssdHistory {
+    /// A history of the shape `config` gives.
+    pub fn new(config: &HistoryConfig) -> Self {
+        Self {
+            config: config.clone(),
+            rng: StdRng::seed_from_u64(config.seed),
+            clock: Clock {
+                now: config.start_ms,
+                step: config.step_ms.max(1),
+            },
+            dirty: (0..config.packs).collect(),
+            out: Vec::new(),
+            serial: 0,
+            load: 0,
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl Iterator for CssdHistory {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        while self.ready.is_empty() && self.load < self.config.loads {
+            let load = self.load;
+            self.load += 1;
+            self.generate(load);
+        }
+        self.ready.pop_front()
+    }
+}
+
+impl CssdHistory {
+    /// The events around load `load`: the uses of the packs due back, the implants
+    /// and drugs, then washing, packing, the load, its result and the dispatch.
+    fn generate(&mut self, load: usize) {
+        let config = &self.config;
+        let rng = &mut self.rng;
+        let clock = &mut self.clock;
+        let events = &mut self.ready;
+        let dirty = &mut self.dirty;
+        let serial = &mut self.serial;
         let sterilizer = load % config.sterilizers.max(1);
         // Packs whose use is due come back dirty, after their use events.
-        let (due, later): (Vec<_>, Vec<_>) = out.drain(..).partition(|(_, at)| *at <= load);
-        out = later;
+        let (due, later): (Vec<_>, Vec<_>) = self.out.drain(..).partition(|(_, at)| *at <= load);
+        self.out = later;
         for (pack, _) in due {
             let uses = if rng.gen_ratio(1, 10) { 2 } else { 1 };
             for _ in 0..uses {
@@ -148,12 +195,12 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
                 e.insert("bizStep".into(), bizstep::USING.into());
                 e.insert("medid:patient".into(), patient.into());
                 e.insert("medid:procedure".into(), "appendectomy".into());
-                events.push(Value::Object(e));
+                events.push_back(Value::Object(e));
             }
             dirty.push(pack);
         }
         for _ in 0..config.device_uses_per_load {
-            serial += 1;
+            *serial += 1;
             let (gtin, step) = if rng.gen_bool(0.5) {
                 (DEVICE_GTIN, bizstep::IMPLANTING)
             } else {
@@ -171,10 +218,10 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
             e.insert("action".into(), "OBSERVE".into());
             e.insert("bizStep".into(), step.into());
             e.insert("medid:patient".into(), patient.into());
-            events.push(Value::Object(e));
+            events.push_back(Value::Object(e));
         }
         if dirty.is_empty() {
-            continue;
+            return;
         }
         let take = config.packs_per_load.min(dirty.len()).max(1);
         let mut packs = Vec::new();
@@ -192,7 +239,7 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
                 hdl(&format!("{}/WASHER-1", config.prefix)),
             );
             e.insert("medid:program".into(), "instruments-93C".into());
-            events.push(Value::Object(e));
+            events.push_back(Value::Object(e));
             let mut e = base("AggregationEvent", clock.tick());
             e.insert("parentID".into(), hdl(&config.pack(pack)));
             let children: Vec<Value> = (0..config.instruments_per_pack)
@@ -201,7 +248,7 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
             e.insert("childEPCs".into(), Value::Array(children));
             e.insert("action".into(), "ADD".into());
             e.insert("bizStep".into(), "packing".into());
-            events.push(Value::Object(e));
+            events.push_back(Value::Object(e));
         }
         let mut e = base("AggregationEvent", clock.tick());
         e.insert("parentID".into(), hdl(&config.load(load)));
@@ -215,7 +262,7 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
             "medid:sterilizer".into(),
             hdl(&config.sterilizer(sterilizer)),
         );
-        events.push(Value::Object(e));
+        events.push_back(Value::Object(e));
         let failed = rng.gen_range(0..1000) < config.failures_per_mille;
         let mut e = base("ObjectEvent", clock.tick());
         e.insert("epcList".into(), json!([hdl(&config.load(load))]));
@@ -242,7 +289,7 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
             if failed { "fail" } else { "pass" }.into(),
         );
         e.insert("medid:operator".into(), "operator-7".into());
-        events.push(Value::Object(e));
+        events.push_back(Value::Object(e));
         let mut e = base("ObjectEvent", clock.tick());
         e.insert(
             "epcList".into(),
@@ -250,10 +297,9 @@ pub fn cssd_history(config: &HistoryConfig) -> Vec<Value> {
         );
         e.insert("action".into(), "OBSERVE".into());
         e.insert("bizStep".into(), "shipping".into());
-        events.push(Value::Object(e));
+        events.push_back(Value::Object(e));
         for pack in packs {
-            out.push((pack, load + rng.gen_range(1..=4)));
+            self.out.push((pack, load + rng.gen_range(1..=4)));
         }
     }
-    events
 }

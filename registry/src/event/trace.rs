@@ -8,17 +8,23 @@
 //! - forward from a sterilizer (its loads in a time range), from a device or drug lot
 //!   (its uses), and recall reports.
 //!
-//! Every step is a bounded range scan over keys `ee/<epc>\0T\0L` (and `es/`, `el/`,
-//! `ep/`), walked from a known position forwards or backwards until the next load:
-//! the cost grows with the size of the answer, not with the history of a pack.
+//! Every step is a bounded range scan over keys `ee/<epc>\0 T L R` (and `es/`, `el/`,
+//! `ep/`), walked from a known position forwards or backwards until the next load,
+//! deciding on the role `R` in the key; only the events kept are read (`ev/L`, once per
+//! trace). The cost grows with the size of the answer, not with the history of a pack.
 //! The engine reads through [`TraceSource`]; it has no I/O of its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use super::epcis::lot_of;
-use super::{EpcFact, Indicator, key_position, leaf_key, subject_prefix, time_key};
+use super::{
+    EventRecord, Indicator, Role, key_position, lot_recall_key, position_key, record_key,
+    subject_prefix,
+};
 use crate::index::{Index, IndexError};
 
 /// A position in time: (event time in ms, ledger index).
@@ -36,6 +42,9 @@ pub trait TraceSource {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), IndexError>;
 
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError>;
+
     /// The commitments of a patient's uses (from the erasable payload store).
     fn patient_commitments(&self, patient: &str) -> Result<Vec<String>, IndexError>;
 }
@@ -49,6 +58,10 @@ impl TraceSource for Index {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), IndexError> {
         self.walk_range(start, end, backward, visit)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        self.get_raw(key)
     }
 
     fn patient_commitments(&self, patient: &str) -> Result<Vec<String>, IndexError> {
@@ -142,19 +155,87 @@ pub struct Trace {
     pub loads: BTreeMap<String, TracedLoad>,
 }
 
-fn reference(fact: &EpcFact, position: Position) -> EventRef {
+/// The source of a trace and the event records it has read (each read once).
+struct Reader<'a> {
+    source: &'a dyn TraceSource,
+    records: RefCell<HashMap<u64, Rc<EventRecord>>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(source: &'a dyn TraceSource) -> Self {
+        Self {
+            source,
+            records: RefCell::default(),
+        }
+    }
+
+    /// The record of the event at ledger index `leaf` (empty if it does not read back;
+    /// `verify` names such a value).
+    fn record(&self, leaf: u64) -> Result<Rc<EventRecord>, IndexError> {
+        if let Some(record) = self.records.borrow().get(&leaf) {
+            return Ok(Rc::clone(record));
+        }
+        let record = Rc::new(
+            self.source
+                .get(&record_key(leaf))?
+                .and_then(|v| EventRecord::decode(&v))
+                .unwrap_or_default(),
+        );
+        self.records.borrow_mut().insert(leaf, Rc::clone(&record));
+        Ok(record)
+    }
+
+    /// Walks the timeline of `subject` in `space` strictly after (or before, when
+    /// `backward`) `from` (`None`: from the start, or from the end), while `visit`
+    /// returns true.
+    fn walk(
+        &self,
+        space: &str,
+        subject: &str,
+        from: Option<Position>,
+        backward: bool,
+        visit: &mut dyn FnMut(Position, Role) -> bool,
+    ) -> Result<(), IndexError> {
+        let prefix = subject_prefix(space, subject);
+        let (start, end) = match (from, backward) {
+            (None, _) => (prefix, end_of(space, subject)),
+            (Some(p), false) => {
+                let mut start = key_at(space, subject, p);
+                // Past every role at that position.
+                start.push(u8::MAX);
+                (start, end_of(space, subject))
+            }
+            (Some(p), true) => (prefix, key_at(space, subject, p)),
+        };
+        self.source.walk(&start, &end, backward, &mut |key, _| {
+            match key_position(key) {
+                Some((time, leaf, role)) => visit((time, leaf), role),
+                // A key that does not parse is skipped here; `verify` names it.
+                None => true,
+            }
+        })
+    }
+
+    /// The whole timeline of `subject` in `space`, in time order.
+    fn timeline(&self, space: &str, subject: &str) -> Result<Vec<(Position, Role)>, IndexError> {
+        let mut all = Vec::new();
+        self.walk(space, subject, None, false, &mut |p, r| {
+            all.push((p, r));
+            true
+        })?;
+        Ok(all)
+    }
+}
+
+fn reference(record: &EventRecord, position: Position) -> EventRef {
     EventRef {
-        event_id: fact.event_id.clone(),
+        event_id: record.event_id.clone(),
         log_index: position.1,
     }
 }
 
 fn key_at(space: &str, subject: &str, position: Position) -> Vec<u8> {
-    let mut key = subject_prefix(space, subject);
-    key.extend_from_slice(time_key(position.0).as_bytes());
-    key.push(0);
-    key.extend_from_slice(leaf_key(position.1).as_bytes());
-    key
+    position_key(space, subject, position.0, position.1)
 }
 
 fn end_of(space: &str, subject: &str) -> Vec<u8> {
@@ -165,52 +246,9 @@ fn end_of(space: &str, subject: &str) -> Vec<u8> {
     key
 }
 
-/// Walks the timeline of `subject` in `space` strictly after (or before, when
-/// `backward`) `from` (`None`: from the start, or from the end), while `visit` returns
-/// true.
-fn walk_timeline(
-    source: &dyn TraceSource,
-    space: &str,
-    subject: &str,
-    from: Option<Position>,
-    backward: bool,
-    visit: &mut dyn FnMut(Position, EpcFact) -> bool,
-) -> Result<(), IndexError> {
-    let prefix = subject_prefix(space, subject);
-    let (start, end) = match (from, backward) {
-        (None, _) => (prefix, end_of(space, subject)),
-        (Some(p), false) => {
-            let mut start = key_at(space, subject, p);
-            start.push(0);
-            (start, end_of(space, subject))
-        }
-        (Some(p), true) => (prefix, key_at(space, subject, p)),
-    };
-    source.walk(&start, &end, backward, &mut |key, value| {
-        match (key_position(key), serde_json::from_slice::<EpcFact>(value)) {
-            (Some(position), Ok(fact)) => visit(position, fact),
-            // A value that does not parse is skipped here; `verify` names it.
-            _ => true,
-        }
-    })
-}
-
-fn timeline(
-    source: &dyn TraceSource,
-    space: &str,
-    subject: &str,
-) -> Result<Vec<(Position, EpcFact)>, IndexError> {
-    let mut all = Vec::new();
-    walk_timeline(source, space, subject, None, false, &mut |p, f| {
-        all.push((p, f));
-        true
-    })?;
-    Ok(all)
-}
-
 impl Trace {
-    fn add_patient(&mut self, fact: &EpcFact, position: Position, item: &str) {
-        let Some(commitment) = &fact.patient else {
+    fn add_patient(&mut self, record: &EventRecord, position: Position, item: &str) {
+        let Some(commitment) = &record.patient else {
             return;
         };
         let patient = self
@@ -220,9 +258,9 @@ impl Trace {
                 commitment: commitment.clone(),
                 ..TracedPatient::default()
             });
-        patient.readers.extend(fact.readers.iter().cloned());
+        patient.readers.extend(record.readers.iter().cloned());
         patient.items.insert(item.to_owned());
-        patient.events.insert(reference(fact, position));
+        patient.events.insert(reference(record, position));
     }
 
     fn item(&mut self, id: &str) -> &mut TracedItem {
@@ -237,13 +275,13 @@ impl Trace {
     }
 
     /// Fills each item's current status and each load's recall state.
-    fn finish(&mut self, source: &dyn TraceSource) -> Result<(), IndexError> {
+    fn finish(&mut self, reader: &Reader<'_>) -> Result<(), IndexError> {
         for item in self.items.values_mut() {
-            item.status = item_status(source, &item.id)?;
+            item.status = status_of(reader, &item.id)?;
         }
         for load in self.loads.values_mut() {
             if let (Some(sterilizer), Some(position)) = (&load.sterilizer, load.loaded) {
-                load.recalled = load_recalled(source, sterilizer, &load.id, position)?;
+                load.recalled = load_recalled(reader, sterilizer, &load.id, position)?;
             }
         }
         Ok(())
@@ -253,32 +291,35 @@ impl Trace {
 /// Forward from a load: its packs, their uses in the window after the load and before
 /// each pack's next load, the patients, the instruments.
 pub fn forward_from_load(source: &dyn TraceSource, load: &str) -> Result<Trace, IndexError> {
+    let reader = Reader::new(source);
     let mut trace = Trace::default();
-    follow_load(source, load, &mut trace)?;
-    trace.finish(source)?;
+    follow_load(&reader, load, &mut trace)?;
+    trace.finish(&reader)?;
     Ok(trace)
 }
 
-fn follow_load(source: &dyn TraceSource, load: &str, trace: &mut Trace) -> Result<(), IndexError> {
-    for (position, fact) in timeline(source, "ee", load)? {
-        match fact.role.as_str() {
-            "loadParent" => {
+fn follow_load(reader: &Reader<'_>, load: &str, trace: &mut Trace) -> Result<(), IndexError> {
+    for (position, role) in reader.timeline("ee", load)? {
+        match role {
+            Role::LoadParent => {
+                let record = reader.record(position.1)?;
                 let entry = trace.loads.entry(load.to_owned()).or_default();
                 entry.id = load.to_owned();
-                entry.sterilizer = fact.sterilizer.clone();
+                entry.sterilizer = record.sterilizer.clone();
                 entry.loaded = Some(position);
-                entry.events.insert(reference(&fact, position));
-                for pack in &fact.children {
-                    follow_pack_window(source, pack, position, &fact, trace)?;
+                entry.events.insert(reference(&record, position));
+                for pack in &record.children {
+                    follow_pack_window(reader, pack, position, &record, trace)?;
                 }
             }
-            "result" => {
+            Role::Result => {
+                let record = reader.record(position.1)?;
                 let entry = trace.loads.entry(load.to_owned()).or_default();
                 entry.id = load.to_owned();
-                if fact.biological.is_some() {
-                    entry.biological_indicator = fact.biological;
+                if record.biological.is_some() {
+                    entry.biological_indicator = record.biological;
                 }
-                entry.events.insert(reference(&fact, position));
+                entry.events.insert(reference(&record, position));
             }
             _ => {}
         }
@@ -288,72 +329,71 @@ fn follow_load(source: &dyn TraceSource, load: &str, trace: &mut Trace) -> Resul
 
 /// A pack from the load at `loaded` until its next load.
 fn follow_pack_window(
-    source: &dyn TraceSource,
+    reader: &Reader<'_>,
     pack: &str,
     loaded: Position,
-    load_fact: &EpcFact,
+    load: &EventRecord,
     trace: &mut Trace,
 ) -> Result<(), IndexError> {
-    trace.item(pack).events.insert(reference(load_fact, loaded));
+    trace.item(pack).events.insert(reference(load, loaded));
     let mut uses = Vec::new();
-    walk_timeline(source, "ee", pack, Some(loaded), false, &mut |p, fact| {
-        match fact.role.as_str() {
+    reader.walk("ee", pack, Some(loaded), false, &mut |p, role| {
+        match role {
             // Only a later load ends the window (the load event itself is not after).
-            "load" => return false,
-            "use" => uses.push((p, fact)),
+            Role::Load => return false,
+            Role::Use => uses.push(p),
             _ => {}
         }
         true
     })?;
-    for (p, fact) in uses {
-        trace.item(pack).events.insert(reference(&fact, p));
-        trace.add_patient(&fact, p, pack);
+    for p in uses {
+        let record = reader.record(p.1)?;
+        trace.item(pack).events.insert(reference(&record, p));
+        trace.add_patient(&record, p, pack);
     }
     // The instruments in the pack when it was loaded: its last packing before.
-    let mut instruments = None;
-    walk_timeline(
-        source,
-        "ee",
-        pack,
-        Some(loaded),
-        true,
-        &mut |p, fact| match fact.role.as_str() {
-            "pack" => {
-                instruments = Some((p, fact));
-                false
-            }
-            "unpack" => false,
-            _ => true,
-        },
-    )?;
-    if let Some((p, fact)) = instruments {
+    let mut packed = None;
+    reader.walk("ee", pack, Some(loaded), true, &mut |p, role| match role {
+        Role::Pack => {
+            packed = Some(p);
+            false
+        }
+        Role::Unpack => false,
+        _ => true,
+    })?;
+    if let Some(p) = packed {
+        let record = reader.record(p.1)?;
         let item = trace.item(pack);
-        item.instruments.extend(fact.children.iter().cloned());
-        item.events.insert(reference(&fact, p));
+        item.instruments.extend(record.children.iter().cloned());
+        item.events.insert(reference(&record, p));
     }
     Ok(())
 }
 
-/// The last load of `item` strictly before `before`, with the load fact.
+/// The load (its identifier) of the last load event of `item` strictly before `before`.
 fn last_load_before(
-    source: &dyn TraceSource,
+    reader: &Reader<'_>,
     item: &str,
     before: Position,
-) -> Result<Option<(Position, EpcFact)>, IndexError> {
+) -> Result<Option<String>, IndexError> {
     let mut found = None;
-    walk_timeline(source, "ee", item, Some(before), true, &mut |p, fact| {
-        if fact.role == "load" {
-            found = Some((p, fact));
+    reader.walk("ee", item, Some(before), true, &mut |p, role| {
+        if role == Role::Load {
+            found = Some(p);
             false
         } else {
             true
         }
     })?;
-    Ok(found)
+    match found {
+        Some(p) => Ok(reader.record(p.1)?.parent.clone()),
+        None => Ok(None),
+    }
 }
 
 /// Reverse from a patient (their pseudonymous identifier) or from a use commitment.
 pub fn reverse_from_patient(source: &dyn TraceSource, patient: &str) -> Result<Trace, IndexError> {
+    let reader = Reader::new(source);
     let mut commitments = source.patient_commitments(patient)?;
     if commitments.is_empty() && patient.starts_with("sha256:") {
         commitments.push(patient.to_owned());
@@ -361,47 +401,74 @@ pub fn reverse_from_patient(source: &dyn TraceSource, patient: &str) -> Result<T
     let mut trace = Trace::default();
     let mut loads = BTreeSet::new();
     for commitment in &commitments {
-        for (position, fact) in timeline(source, "ep", commitment)? {
-            let Some(item) = fact.subject.clone() else {
-                continue;
-            };
-            trace.add_patient(&fact, position, &item);
-            trace.item(&item).events.insert(reference(&fact, position));
-            if let Some((_, load)) = last_load_before(source, &item, position)?
-                && let Some(load) = load.subject
-            {
-                loads.insert(load);
+        for (position, _) in reader.timeline("ep", commitment)? {
+            let record = reader.record(position.1)?;
+            for item in &record.epcs {
+                trace.add_patient(&record, position, item);
+                trace.item(item).events.insert(reference(&record, position));
+                if let Some(load) = last_load_before(&reader, item, position)? {
+                    loads.insert(load);
+                }
             }
         }
     }
     for load in loads {
-        follow_load(source, &load, &mut trace)?;
+        follow_load(&reader, &load, &mut trace)?;
     }
-    trace.finish(source)?;
+    trace.finish(&reader)?;
     Ok(trace)
 }
 
 /// Reverse from an item: each of its uses, the last load before it, forward from there.
 pub fn reverse_from_item(source: &dyn TraceSource, item: &str) -> Result<Trace, IndexError> {
+    let reader = Reader::new(source);
     let mut trace = Trace::default();
     let mut loads = BTreeSet::new();
-    for (position, fact) in timeline(source, "ee", item)? {
-        if fact.role != "use" {
+    for (position, role) in reader.timeline("ee", item)? {
+        if role != Role::Use {
             continue;
         }
-        trace.add_patient(&fact, position, item);
-        trace.item(item).events.insert(reference(&fact, position));
-        if let Some((_, load)) = last_load_before(source, item, position)?
-            && let Some(load) = load.subject
-        {
+        let record = reader.record(position.1)?;
+        trace.add_patient(&record, position, item);
+        trace.item(item).events.insert(reference(&record, position));
+        if let Some(load) = last_load_before(&reader, item, position)? {
             loads.insert(load);
         }
     }
     for load in loads {
-        follow_load(source, &load, &mut trace)?;
+        follow_load(&reader, &load, &mut trace)?;
     }
-    trace.finish(source)?;
+    trace.finish(&reader)?;
     Ok(trace)
+}
+
+/// The loads of `sterilizer` with a load time in `[since, until)` (ms).
+fn sterilizer_loads(
+    reader: &Reader<'_>,
+    sterilizer: &str,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<BTreeSet<String>, IndexError> {
+    let start = since
+        .map(|t| key_at("es", sterilizer, (t, 0)))
+        .unwrap_or_else(|| subject_prefix("es", sterilizer));
+    let end = until
+        .map(|t| key_at("es", sterilizer, (t, 0)))
+        .unwrap_or_else(|| end_of("es", sterilizer));
+    let mut positions = Vec::new();
+    reader.source.walk(&start, &end, false, &mut |key, _| {
+        if let Some((time, leaf, Role::Load)) = key_position(key) {
+            positions.push((time, leaf));
+        }
+        true
+    })?;
+    let mut loads = BTreeSet::new();
+    for p in positions {
+        if let Some(load) = reader.record(p.1)?.parent.clone() {
+            loads.insert(load);
+        }
+    }
+    Ok(loads)
 }
 
 /// Forward from a sterilizer: its loads with a load time in `[since, until)` (ms).
@@ -411,59 +478,59 @@ pub fn forward_from_sterilizer(
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<Trace, IndexError> {
-    let mut loads = BTreeSet::new();
-    let start = since.map(|t| (t, 0)).map(|p| key_at("es", sterilizer, p));
-    let end = until
-        .map(|t| (t, 0))
-        .map(|p| key_at("es", sterilizer, p))
-        .unwrap_or_else(|| end_of("es", sterilizer));
-    let start = start.unwrap_or_else(|| subject_prefix("es", sterilizer));
-    source.walk(&start, &end, false, &mut |_, value| {
-        if let Ok(fact) = serde_json::from_slice::<EpcFact>(value)
-            && fact.role == "load"
-            && let Some(load) = fact.subject
-        {
-            loads.insert(load);
-        }
-        true
-    })?;
+    let reader = Reader::new(source);
     let mut trace = Trace::default();
-    for load in loads {
-        follow_load(source, &load, &mut trace)?;
+    for load in sterilizer_loads(&reader, sterilizer, since, until)? {
+        follow_load(&reader, &load, &mut trace)?;
     }
-    trace.finish(source)?;
+    trace.finish(&reader)?;
     Ok(trace)
 }
 
-/// Forward from a device or drug lot (`/01/{gtin}/10/{lot}`): its uses and patients.
+/// Forward from a device or drug lot (`/01/{gtin}/10/{lot}`): its uses and patients,
+/// and every other unit of the lot an event named (unused units included, with their
+/// status: a lot recall lists what is still to be withdrawn).
 pub fn forward_from_lot(source: &dyn TraceSource, lot: &str) -> Result<Trace, IndexError> {
+    let reader = Reader::new(source);
     let mut trace = Trace::default();
-    for (position, fact) in timeline(source, "el", lot)? {
-        if fact.role != "use" {
-            continue;
+    let of_lot = |epc: &String| epc != lot && lot_of(epc).as_deref() == Some(lot);
+    for (position, role) in reader.timeline("el", lot)? {
+        let record = reader.record(position.1)?;
+        let named = record
+            .epcs
+            .iter()
+            .chain(&record.children)
+            .chain(&record.parent)
+            .filter(|epc| of_lot(epc));
+        for item in named {
+            if role == Role::Use {
+                trace.add_patient(&record, position, item);
+                trace.item(item).events.insert(reference(&record, position));
+            } else {
+                trace.item(item);
+            }
         }
-        let Some(item) = fact.subject.clone() else {
-            continue;
-        };
-        trace.add_patient(&fact, position, &item);
-        trace.item(&item).events.insert(reference(&fact, position));
     }
-    trace.finish(source)?;
+    trace.finish(&reader)?;
     Ok(trace)
 }
 
 /// The recall report of a sterilizer: every load since its last passing biological
 /// indicator up to each failing one, forward.
 pub fn recall_sterilizer(source: &dyn TraceSource, sterilizer: &str) -> Result<Trace, IndexError> {
+    let reader = Reader::new(source);
     let mut pending: Vec<String> = Vec::new();
     let mut tested: BTreeMap<String, Indicator> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (_, fact) in timeline(source, "es", sterilizer)? {
-        match (fact.role.as_str(), fact.subject) {
-            ("load", Some(load)) => order.push(load),
-            ("result", Some(load)) => {
-                if let Some(bi) = fact.biological {
-                    tested.insert(load, bi);
+    for (position, role) in reader.timeline("es", sterilizer)? {
+        let record = reader.record(position.1)?;
+        match role {
+            Role::Load => order.extend(record.parent.iter().cloned()),
+            Role::Result => {
+                if let Some(bi) = record.biological {
+                    for load in &record.epcs {
+                        tested.insert(load.clone(), bi);
+                    }
                 }
             }
             _ => {}
@@ -480,16 +547,16 @@ pub fn recall_sterilizer(source: &dyn TraceSource, sterilizer: &str) -> Result<T
     }
     let mut trace = Trace::default();
     for load in recalled {
-        follow_load(source, &load, &mut trace)?;
+        follow_load(&reader, &load, &mut trace)?;
     }
-    trace.finish(source)?;
+    trace.finish(&reader)?;
     Ok(trace)
 }
 
 /// Whether the load `load` (loaded at `loaded` on `sterilizer`) is recalled: the first
 /// biologically tested load at or after it, in load order, failed.
 fn load_recalled(
-    source: &dyn TraceSource,
+    reader: &Reader<'_>,
     sterilizer: &str,
     load: &str,
     loaded: Position,
@@ -498,48 +565,67 @@ fn load_recalled(
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut started = false;
     let mut answer = false;
+    let mut failed: Option<IndexError> = None;
     let start = key_at("es", sterilizer, loaded);
-    source.walk(&start, &end_of("es", sterilizer), false, &mut |_, value| {
-        let Ok(fact) = serde_json::from_slice::<EpcFact>(value) else {
-            return true;
-        };
-        let Some(subject) = fact.subject.clone() else {
-            return true;
-        };
-        match fact.role.as_str() {
-            "load" => {
-                if subject == load {
-                    started = true;
-                }
-                if started {
-                    seen.insert(subject);
-                }
-                true
+    reader
+        .source
+        .walk(&start, &end_of("es", sterilizer), false, &mut |key, _| {
+            let Some((_, leaf, role)) = key_position(key) else {
+                return true;
+            };
+            if !matches!(role, Role::Load | Role::Result) || (role == Role::Result && !started) {
+                return true;
             }
-            "result" if started && seen.contains(&subject) => match fact.biological {
+            let record = match reader.record(leaf) {
+                Ok(record) => record,
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            };
+            if role == Role::Load {
+                if let Some(parent) = &record.parent {
+                    if parent == load {
+                        started = true;
+                    }
+                    if started {
+                        seen.insert(parent.clone());
+                    }
+                }
+                return true;
+            }
+            if !record.epcs.iter().any(|e| seen.contains(e)) {
+                return true;
+            }
+            match record.biological {
                 Some(Indicator::Fail) => {
                     answer = true;
                     false
                 }
                 Some(Indicator::Pass) => false,
                 None => true,
-            },
-            _ => true,
-        }
-    })?;
-    Ok(answer)
+            }
+        })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(answer),
+    }
 }
 
 /// An item's status now: used since its last load, recalled (its load or its lot),
 /// sterile, or never processed.
 pub fn item_status(source: &dyn TraceSource, item: &str) -> Result<ItemStatus, IndexError> {
+    status_of(&Reader::new(source), item)
+}
+
+fn status_of(reader: &Reader<'_>, item: &str) -> Result<ItemStatus, IndexError> {
     let mut used = false;
     let mut last_load = None;
-    walk_timeline(source, "ee", item, None, true, &mut |p, fact| {
-        match fact.role.as_str() {
-            "use" => used = true,
-            "load" => {
-                last_load = Some((p, fact));
+    reader.walk("ee", item, None, true, &mut |p, role| {
+        match role {
+            Role::Use => used = true,
+            Role::Load => {
+                last_load = Some(p);
                 return false;
             }
             _ => {}
@@ -549,23 +635,19 @@ pub fn item_status(source: &dyn TraceSource, item: &str) -> Result<ItemStatus, I
     if used {
         return Ok(ItemStatus::Used);
     }
-    if let Some(lot) = lot_of(item) {
-        let mut recalled = false;
-        walk_timeline(source, "el", &lot, None, false, &mut |_, fact| {
-            recalled |= fact.role == "recall";
-            !recalled
-        })?;
-        if recalled {
-            return Ok(ItemStatus::Recalled);
-        }
+    if let Some(lot) = lot_of(item)
+        && reader.source.get(&lot_recall_key(&lot))?.is_some()
+    {
+        return Ok(ItemStatus::Recalled);
     }
     match last_load {
         None => Ok(ItemStatus::Unprocessed),
-        Some((position, fact)) => {
-            let (Some(sterilizer), Some(load)) = (&fact.sterilizer, &fact.subject) else {
+        Some(position) => {
+            let record = reader.record(position.1)?;
+            let (Some(sterilizer), Some(load)) = (&record.sterilizer, &record.parent) else {
                 return Ok(ItemStatus::Sterile);
             };
-            if load_recalled(source, sterilizer, load, position)? {
+            if load_recalled(reader, sterilizer, load, position)? {
                 Ok(ItemStatus::Recalled)
             } else {
                 Ok(ItemStatus::Sterile)
@@ -628,15 +710,16 @@ pub fn trace_from(
             return Ok(Some((trace, "load")));
         }
         // An item: forward from each of its loads.
+        let reader = Reader::new(source);
         let mut trace = Trace::default();
-        for (_, fact) in timeline(source, "ee", &id)? {
-            if fact.role == "load"
-                && let Some(load) = fact.subject
+        for (position, role) in reader.timeline("ee", &id)? {
+            if role == Role::Load
+                && let Some(load) = reader.record(position.1)?.parent.clone()
             {
-                follow_load(source, &load, &mut trace)?;
+                follow_load(&reader, &load, &mut trace)?;
             }
         }
-        trace.finish(source)?;
+        trace.finish(&reader)?;
         return Ok(Some((trace, "item")));
     }
     Ok(None)

@@ -11,8 +11,11 @@
 //! A capture body is an EPCIS document (`epcisBody.eventList`), a bare list of events,
 //! or `{"eventList": […]}`; the payloads of sealed `medid:patient` values travel in a
 //! top-level `medid:restricted` list. Every event is checked (schema, profile,
-//! `medid:proof`) before any is submitted: a bad event refuses the whole capture,
-//! naming `events[i]` (and its `eventID`) and the JSON pointer. An event already in the
+//! `medid:proof`) and applied to the index as it stands before any is submitted: a bad
+//! or refused event refuses the whole capture and nothing is logged (EPCIS 2.0's
+//! `rollback` behaviour), naming `events[i]` (and its `eventID`) and the JSON pointer.
+//! Only a change racing the capture can refuse an event after that check; the answer
+//! then lists which events were logged (`logged`, beside one receipt or refusal each). An event already in the
 //! ledger (same CBV hash ID) is answered with its existing receipt (`"existing": true`).
 //!
 //! Trace and recall reports show a patient's identifier only to a DID that recorded
@@ -29,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use medid_registry::SubmitError;
 use medid_registry::event::report::{TraceReport, Viewer};
 use medid_registry::event::trace::{self, Trace};
-use medid_registry::event::{SignedEvent, epcis, leaf_key, normalise_epc, time_key};
+use medid_registry::event::{self, SignedEvent, epcis, normalise_epc};
 use medid_registry::log::leaf_hash;
 use medid_registry::op::{OpError, RestrictedPayload, Submission};
 use serde_json::{Map, Value, json};
@@ -158,9 +161,11 @@ async fn accept_capture(
     let (events, restricted) = capture_body(value)?;
     // Check every event first (CPU work, off the async threads): a bad event refuses
     // the whole capture before anything is written.
+    let index = state.index().clone();
     let submissions = tokio::task::spawn_blocking(move || {
         let mut submissions = Vec::with_capacity(events.len());
         let mut used = BTreeSet::new();
+        let mut checked_events = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             if !medid_registry::is_event(event) {
                 return Err(unprocessable(
@@ -185,6 +190,7 @@ async fn accept_capture(
                 operation: event.clone(),
                 restricted: mine,
             });
+            checked_events.push(checked);
         }
         if let Some(extra) = restricted.iter().find(|p| !used.contains(&p.commitment)) {
             return Err(unprocessable(
@@ -195,6 +201,19 @@ async fn accept_capture(
                 ),
             ));
         }
+        // All or nothing (EPCIS 2.0's default capture error behaviour, `rollback`):
+        // the events are applied to the index as it stands first, and one refusal
+        // refuses the capture before any event is submitted.
+        event::check_capture(&index, &checked_events).map_err(|(i, e)| {
+            ApiError::new(
+                refusal_status(&e),
+                e.code(),
+                format!(
+                    "{}: {e}; no event of this capture was logged",
+                    event_name(i, &events[i])
+                ),
+            )
+        })?;
         Ok(submissions)
     })
     .await
@@ -247,7 +266,18 @@ async fn accept_capture(
         }
     }
     let status = refused.unwrap_or(StatusCode::CREATED);
-    Ok(json_response(status, &json!({ "receipts": receipts })))
+    // Only a change racing the capture (its signer deactivated, an eventID taken by
+    // another capture meanwhile) refuses an event after the check: the answer then
+    // says exactly which events were logged.
+    let logged: Vec<Value> = receipts
+        .iter()
+        .filter(|r| r.get("error").is_none())
+        .filter_map(|r| r.get("event").cloned())
+        .collect();
+    Ok(json_response(
+        status,
+        &json!({ "receipts": receipts, "logged": logged }),
+    ))
 }
 
 /// The query parameters of `GET /events`.
@@ -407,15 +437,15 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, 
         .chain(&query.parents)
         .chain(&query.any_epcs)
         .collect();
-    let lower = query.since.map(time_key).unwrap_or_default();
+    let since = query.since.unwrap_or(i64::MIN);
     if !query.event_ids.is_empty() {
         for id in &query.event_ids {
             if let Some(leaf) = index
-                .get_raw(format!("ei/{id}").as_bytes())
+                .get_raw(&event::event_id_key(id))
                 .map_err(internal)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .as_deref()
+                .and_then(event::leaf_of)
             {
-                let leaf = u64::from_be_bytes(leaf);
                 found.insert((0, leaf));
             }
         }
@@ -423,13 +453,15 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, 
     }
     if !named.is_empty() {
         for epc in named {
-            let prefix = format!("ee/{epc}\0");
-            let start = format!("{prefix}{lower}");
-            let end = format!("ee/{epc}\u{1}");
+            let start = event::position_key("ee", epc, since, 0);
+            let mut end = event::subject_prefix("ee", epc);
+            if let Some(last) = end.last_mut() {
+                *last = 1;
+            }
             index
-                .walk_range(start.as_bytes(), end.as_bytes(), false, &mut |key, _| {
-                    if let Some(position) = medid_registry::event::key_position(key) {
-                        found.insert(position);
+                .walk_range(&start, &end, false, &mut |key, _| {
+                    if let Some((time, leaf, _)) = event::key_position(key) {
+                        found.insert((time, leaf));
                     }
                     true
                 })
@@ -439,13 +471,13 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, 
     }
     // By time: walk from the page token (or the time bounds) in the answer's order, at
     // most SCAN_LIMIT events per request; a truncated walk continues on the next page.
-    let mut start = format!("et/{lower}").into_bytes();
+    let mut start = event::time_key(since, 0);
     let mut end = match query.before {
-        Some(t) => format!("et/{}", time_key(t)).into_bytes(),
+        Some(t) => event::time_key(t, 0),
         None => b"et0".to_vec(),
     };
     if let Some((time, leaf)) = query.after {
-        let key = format!("et/{}/{}", time_key(time), leaf_key(leaf)).into_bytes();
+        let key = event::time_key(time, leaf);
         if query.descending {
             end = end.min(key);
         } else {
@@ -457,12 +489,8 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, 
     let mut positions = Vec::new();
     index
         .walk_range(&start, &end, query.descending, &mut |key, _| {
-            let text = String::from_utf8_lossy(key);
-            let mut parts = text.trim_start_matches("et/").split('/');
-            let time = parts.next().and_then(|t| u64::from_str_radix(t, 16).ok());
-            let leaf = parts.next().and_then(|l| u64::from_str_radix(l, 16).ok());
-            if let (Some(time), Some(leaf)) = (time, leaf) {
-                positions.push(((time ^ (1 << 63)) as i64, leaf));
+            if let Some(position) = event::time_key_position(key) {
+                positions.push(position);
             }
             positions.len() < SCAN_LIMIT
         })

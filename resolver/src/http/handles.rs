@@ -274,7 +274,9 @@ fn answer(
                     continue;
                 }
                 restricted = true;
-                match read_payload(state.dir(), commitment).map_err(ApiError::internal)? {
+                match read_payload(state.dir(), state.index(), commitment)
+                    .map_err(ApiError::internal)?
+                {
                     Some(payload) => (payload.data, None),
                     None => (
                         String::new(),
