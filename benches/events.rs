@@ -52,6 +52,14 @@ fn register(registry: &mut Registry, key: &KeyPair, role: &str) {
     assert!(answer[0].is_ok());
 }
 
+/// The generated history in chunks of 20,000 events, generated as they are taken.
+fn chunks(mut history: CssdHistory) -> impl Iterator<Item = Vec<Value>> {
+    std::iter::from_fn(move || {
+        let chunk: Vec<Value> = history.by_ref().take(20_000).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -102,12 +110,7 @@ fn main() {
         let first = registry.log().size();
         let started = Instant::now();
         let mut count = 0usize;
-        let mut history = CssdHistory::new(&config);
-        loop {
-            let chunk: Vec<_> = history.by_ref().take(20_000).collect();
-            if chunk.is_empty() {
-                break;
-            }
+        for chunk in chunks(CssdHistory::new(&config)) {
             let prepared = parallel_map(&chunk, |event| unsigned(event, &cssd, &hospital));
             index_without_ledger(&index, &prepared, first + count as u64).unwrap();
             count += chunk.len();
@@ -156,12 +159,7 @@ fn main() {
     // commits it (timed: submit to the last durable receipt).
     let mut captured = Duration::ZERO;
     let mut count = 0usize;
-    let mut history = CssdHistory::new(&config);
-    loop {
-        let chunk: Vec<_> = history.by_ref().take(20_000).collect();
-        if chunk.is_empty() {
-            break;
-        }
+    for chunk in chunks(CssdHistory::new(&config)) {
         let submissions = parallel_map(&chunk, |event| {
             let step = event["bizStep"].as_str().unwrap_or_default();
             let key = if matches!(
