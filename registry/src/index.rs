@@ -93,6 +93,9 @@ fn pointer_key(commitment: &str) -> Vec<u8> {
     format!("r/{commitment}").into_bytes()
 }
 
+/// How long [`Index::open`] waits for a just-dropped handle's sled lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("index: {0}")]
@@ -111,8 +114,24 @@ pub struct Index {
 
 impl Index {
     /// Opens (or creates) the index at `path`.
+    ///
+    /// The caller holds the node's lock, so a sled lock still held on `path` can only
+    /// be a handle of this process that was just dropped and whose background I/O is
+    /// finishing: opening waits for it (up to [`LOCK_WAIT`]) instead of failing.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        let db = sled::Config::new().path(path).open()?;
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new().path(path).open() {
+                Err(sled::Error::Io(e))
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        };
         let patients = db.open_tree("patients")?;
         Ok(Self { db, patients })
     }
