@@ -4,7 +4,7 @@
 //! [`Responder`] answers.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle as ThreadHandle;
@@ -108,8 +108,6 @@ pub struct DnsServer {
     stop: watch::Sender<bool>,
     tcp_task: Option<JoinHandle<()>>,
     udp_stop: Arc<AtomicBool>,
-    /// Duplicates of the UDP sockets, to wake their threads.
-    udp_wakers: Vec<Socket>,
     udp_threads: Vec<ThreadHandle<()>>,
 }
 
@@ -149,11 +147,28 @@ impl DnsServer {
     fn signal_stop(&mut self) {
         let _ = self.stop.send(true);
         self.udp_stop.store(true, Ordering::Release);
-        for waker in &self.udp_wakers {
-            // Shutting down the reading side of a UDP socket wakes a thread blocked in
-            // `recv_from` (Linux reports ENOTCONN for an unconnected socket, but wakes
-            // it all the same; the poll interval covers other systems).
-            let _ = waker.shutdown(Shutdown::Read);
+        // An empty datagram wakes a thread blocked in `recv_from`, which then sees the
+        // stop flag. (Shutting the socket's reading side down would wake it too, but
+        // the standard library panics on the address-less result.) Sockets sharing the
+        // port get datagrams by a hash of the sender's port, so each comes from a new
+        // port, a few per thread; the poll interval covers a thread none reached.
+        let target = match self.udp_addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, a.port()))
+            }
+            SocketAddr::V6(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, a.port()))
+            }
+            addr => addr,
+        };
+        let source = match target {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        for _ in 0..self.udp_threads.len() * 4 {
+            if let Ok(sender) = std::net::UdpSocket::bind(source) {
+                let _ = sender.send_to(&[], target);
+            }
         }
     }
 }
@@ -204,7 +219,6 @@ pub async fn start(
         max_payload: config.max_udp_payload,
     };
     let udp_stop = Arc::new(AtomicBool::new(false));
-    let mut udp_wakers = Vec::with_capacity(udp.len());
     let mut udp_threads = Vec::with_capacity(udp.len());
     for (i, socket) in udp.into_iter().enumerate() {
         for j in 0..config.udp_threads_per_socket.max(1) {
@@ -224,7 +238,6 @@ pub async fn start(
                 .map_err(|source| bind_error(udp_addr, source))?;
             udp_threads.push(thread);
         }
-        udp_wakers.push(socket);
     }
     let tcp_task = tokio::spawn(serve_tcp(
         tcp,
@@ -242,7 +255,6 @@ pub async fn start(
         stop,
         tcp_task: Some(tcp_task),
         udp_stop,
-        udp_wakers,
         udp_threads,
     })
 }
