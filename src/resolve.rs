@@ -44,18 +44,7 @@ pub(crate) struct ResolveArgs {
     timeout_ms: u64,
 }
 
-/// Percent-encodes what may not stand in a URL path as it is.
-pub(crate) fn path_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/()!$&'*+,;=:@".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub(crate) use medid_resolver::proxy::path_encode;
 
 pub(crate) fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     let id = Identifier::parse(&args.id).with_context(|| format!("`{}`", args.id))?;

@@ -526,7 +526,7 @@ async fn exchange_tcp(query: &[u8], server: SocketAddr) -> std::io::Result<Vec<u
 }
 
 /// Percent-encodes what may not stand in a URL path as it is.
-fn path_encode(text: &str) -> String {
+pub fn path_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~/()!$&'*+,;=:@".contains(&byte) {

@@ -232,7 +232,7 @@ fn split_point(n: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::log::hash::leaf_hash;
 
@@ -261,7 +261,7 @@ mod tests {
     }
 
     /// RFC 6962 §2.1.2 PROOF(m, D[n]) = SUBPROOF(m, D[n], true).
-    fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
+    pub(crate) fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
         if m == d.len() {
             return if complete { vec![] } else { vec![tree_root(d)] };
         }

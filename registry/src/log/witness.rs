@@ -401,23 +401,7 @@ mod tests {
 
     /// RFC 6962 §2.1.2 PROOF(m, D[n]), from the definition.
     fn consistency_proof(d: &[Hash], m: usize) -> Vec<Hash> {
-        fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
-            if m == d.len() {
-                return if complete { vec![] } else { vec![tree_root(d)] };
-            }
-            let k = (d.len() - 1).next_power_of_two().max(1);
-            let k = if k >= d.len() { k / 2 } else { k };
-            if m <= k {
-                let mut p = subproof(m, &d[..k], complete);
-                p.push(tree_root(&d[k..]));
-                p
-            } else {
-                let mut p = subproof(m - k, &d[k..], false);
-                p.push(tree_root(&d[..k]));
-                p
-            }
-        }
-        subproof(m, d, true)
+        crate::log::merkle::tests::subproof(m, d, true)
     }
 
     fn leaves(n: u8, fork: bool) -> Vec<Hash> {
