@@ -27,6 +27,10 @@ use medid_registry::{Registry, Sequencer, parallel_map};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+/// The allocator the `medid` binary runs with, so that the figures are the node's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -16,6 +16,10 @@ use medid_registry::op::{Submission, draft, sign};
 use medid_registry::{Registry, Sequencer};
 use serde_json::json;
 
+/// The allocator the `medid` binary runs with, so that the figures are the node's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
