@@ -7,7 +7,12 @@
 //! 1000000; MEDID_BENCH_TRACES the traces per direction, default 1000; MEDID_BENCH_DIR
 //! where the node goes). With MEDID_BENCH_INDEX_ONLY set, the history is not captured:
 //! the index alone is built by the node's indexing code, for trace latency on
-//! histories too large to log on the machine at hand.
+//! histories too large to log on the machine at hand; MEDID_BENCH_CHUNK sets its
+//! events per index commit (default 20000), MEDID_BENCH_CACHE_MB the index's page
+//! cache (default sled's 1024), and MEDID_BENCH_NODE a node directory that is kept
+//! and, once built, only traced again. MEDID_BENCH_MIRROR traces through a
+//! `TraceMirror` loaded from the index (as `medid serve` does); MEDID_BENCH_COUNT
+//! also prints the index reads per trace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -16,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use medid_did::KeyPair;
 use medid_registry::event::epcis::bizstep;
+use medid_registry::event::mirror::TraceMirror;
 use medid_registry::event::scenario::{CssdHistory, HistoryConfig};
 use medid_registry::event::trace;
 use medid_registry::event::{
@@ -56,10 +62,10 @@ fn register(registry: &mut Registry, key: &KeyPair, role: &str) {
     assert!(answer[0].is_ok());
 }
 
-/// The generated history in chunks of 20,000 events, generated as they are taken.
-fn chunks(mut history: CssdHistory) -> impl Iterator<Item = Vec<Value>> {
+/// The generated history in chunks of `size` events, generated as they are taken.
+fn chunks(mut history: CssdHistory, size: usize) -> impl Iterator<Item = Vec<Value>> {
     std::iter::from_fn(move || {
-        let chunk: Vec<Value> = history.by_ref().take(20_000).collect();
+        let chunk: Vec<Value> = history.by_ref().take(size).collect();
         (!chunk.is_empty()).then_some(chunk)
     })
 }
@@ -99,22 +105,52 @@ fn main() {
         Some(base) => tempfile::tempdir_in(base).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let path = dir.path().join("node");
+    let index_only = std::env::var_os("MEDID_BENCH_INDEX_ONLY").is_some();
+    // MEDID_BENCH_NODE (with MEDID_BENCH_INDEX_ONLY): a node directory that is kept, so
+    // that traces can be measured again on an index built once.
+    let kept = std::env::var_os("MEDID_BENCH_NODE")
+        .filter(|_| index_only)
+        .map(std::path::PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("node"));
+    if let Some(path) = &kept {
+        let built = path.join(format!("built-{events_wanted}"));
+        if built.exists() {
+            let index = open_index(path);
+            let count: usize = std::fs::read_to_string(&built)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            println!("index only, kept in {}: {count} events", path.display());
+            report_disk(path, &index, count);
+            run_traces(&config, &index, traces);
+            return;
+        }
+        assert!(
+            !path.exists(),
+            "{} exists but holds no finished build",
+            path.display()
+        );
+    }
     let admin = KeyPair::generate();
     Registry::init(&path, "bench.medid.example", Some(admin.did())).unwrap();
     let mut registry = Registry::open(&path).unwrap();
     let (cssd, hospital) = (KeyPair::generate(), KeyPair::generate());
     register(&mut registry, &cssd, "sterilization-center");
     register(&mut registry, &hospital, "hospital");
-    if std::env::var_os("MEDID_BENCH_INDEX_ONLY").is_some() {
+    if index_only {
         // The index alone, built by the node's own indexing code (`apply_event`, the
         // index commit, the patient links) without checking, logging or payload files:
         // for trace latency on histories too large to log here. Not a capture figure.
-        let index = registry.index().clone();
         let first = registry.log().size();
+        drop(registry);
+        let index = open_index(&path);
         let started = Instant::now();
         let mut count = 0usize;
-        for chunk in chunks(CssdHistory::new(&config)) {
+        // MEDID_BENCH_CHUNK: events per index commit (fewer, larger commits write
+        // fewer pages of the growing tree again).
+        let size = env("MEDID_BENCH_CHUNK", 20_000).max(1);
+        for chunk in chunks(CssdHistory::new(&config), size) {
             let prepared = parallel_map(&chunk, |event| unsigned(event, &cssd, &hospital));
             index_without_ledger(&index, &prepared, first + count as u64).unwrap();
             count += chunk.len();
@@ -123,9 +159,15 @@ fn main() {
             "index only (not logged, not checked): {count} events indexed in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        if let Some(path) = &kept {
+            std::fs::write(
+                path.join(format!("built-{events_wanted}")),
+                count.to_string(),
+            )
+            .unwrap();
+        }
         report_disk(&path, &index, count);
         run_traces(&config, &index, traces);
-        drop(registry);
         return;
     }
     let (sequencer, thread) = Sequencer::start(registry);
@@ -163,7 +205,7 @@ fn main() {
     // commits it (timed: submit to the last durable receipt).
     let mut captured = Duration::ZERO;
     let mut count = 0usize;
-    for chunk in chunks(CssdHistory::new(&config)) {
+    for chunk in chunks(CssdHistory::new(&config), 20_000) {
         let submissions = parallel_map(&chunk, |event| {
             let step = event["bizStep"].as_str().unwrap_or_default();
             let key = if matches!(
@@ -199,6 +241,13 @@ fn main() {
     report_disk(&path, &index, count);
     run_traces(&config, &index, traces);
     drop(registry);
+}
+
+/// The node's index alone, with a page cache of MEDID_BENCH_CACHE_MB (default sled's).
+fn open_index(node: &std::path::Path) -> medid_registry::Index {
+    let cache = env("MEDID_BENCH_CACHE_MB", 1024) as u64 * 1024 * 1024;
+    println!("index page cache: {} MB", cache / 1024 / 1024);
+    medid_registry::Index::open_with_cache(&node.join("index"), cache).unwrap()
 }
 
 /// An event sealed as a client would, but unsigned, made into what the node indexes.
@@ -251,7 +300,24 @@ fn report_disk(path: &std::path::Path, index: &medid_registry::Index, count: usi
     );
 }
 
+/// Trace latency, from the index alone, or with MEDID_BENCH_MIRROR set through a
+/// [`TraceMirror`] loaded from it (as `medid serve` does).
 fn run_traces(config: &HistoryConfig, index: &medid_registry::Index, traces: usize) {
+    if std::env::var_os("MEDID_BENCH_MIRROR").is_some() {
+        let started = Instant::now();
+        let mirror = TraceMirror::load(index).unwrap();
+        println!(
+            "trace mirror: {} timeline entries loaded in {:.1} s",
+            mirror.entries(),
+            started.elapsed().as_secs_f64()
+        );
+        time_traces(config, &mirror, traces);
+    } else {
+        time_traces(config, index, traces);
+    }
+}
+
+fn time_traces(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: usize) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for (direction, pick) in [("forward from a load", 0), ("reverse from a patient", 1)] {
         let mut times = Vec::with_capacity(traces);
@@ -259,10 +325,10 @@ fn run_traces(config: &HistoryConfig, index: &medid_registry::Index, traces: usi
         for _ in 0..traces {
             let start = Instant::now();
             let trace = if pick == 0 {
-                trace::forward_from_load(index, &config.load(rng.gen_range(0..config.loads)))
+                trace::forward_from_load(source, &config.load(rng.gen_range(0..config.loads)))
             } else {
                 trace::reverse_from_patient(
-                    index,
+                    source,
                     &config.patient(rng.gen_range(0..config.patients)),
                 )
             }
@@ -277,6 +343,93 @@ fn run_traces(config: &HistoryConfig, index: &medid_registry::Index, traces: usi
             percentile(&times, 0.99).as_secs_f64() * 1e3,
             times.last().unwrap().as_secs_f64() * 1e3,
             patients as f64 / traces as f64
+        );
+    }
+    // After the timed traces, so that counting warms no cache for them.
+    if std::env::var_os("MEDID_BENCH_COUNT").is_some() {
+        count_reads(config, source, traces.min(200));
+    }
+}
+
+/// The index, counting what a trace reads of it.
+struct Counted<'a> {
+    index: &'a dyn trace::TraceSource,
+    walks: std::cell::Cell<usize>,
+    keys: std::cell::Cell<usize>,
+    gets: std::cell::Cell<usize>,
+    got: std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
+}
+
+impl trace::TraceSource for Counted<'_> {
+    fn walk(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        backward: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), medid_registry::IndexError> {
+        self.walks.set(self.walks.get() + 1);
+        self.index.walk(start, end, backward, &mut |k, v| {
+            self.keys.set(self.keys.get() + 1);
+            visit(k, v)
+        })
+    }
+
+    fn walk_roles(
+        &self,
+        prefix: &[u8],
+        from: Option<trace::Position>,
+        backward: bool,
+        visit: &mut dyn FnMut(trace::Position, medid_registry::event::Role) -> bool,
+    ) -> Option<Result<(), medid_registry::IndexError>> {
+        self.index.walk_roles(prefix, from, backward, visit)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, medid_registry::IndexError> {
+        self.gets.set(self.gets.get() + 1);
+        self.got.borrow_mut().insert(key.to_vec());
+        self.index.get(key)
+    }
+
+    fn patient_commitments(
+        &self,
+        patient: &str,
+    ) -> Result<Vec<String>, medid_registry::IndexError> {
+        self.index.patient_commitments(patient)
+    }
+}
+
+/// What a trace reads, on average over `n` traces: range walks, keys visited, value
+/// reads, distinct value reads.
+fn count_reads(config: &HistoryConfig, index: &dyn trace::TraceSource, n: usize) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for (direction, pick) in [("forward", 0), ("reverse", 1)] {
+        let counted = Counted {
+            index,
+            walks: Default::default(),
+            keys: Default::default(),
+            gets: Default::default(),
+            got: Default::default(),
+        };
+        let mut distinct = 0;
+        for _ in 0..n {
+            if pick == 0 {
+                trace::forward_from_load(&counted, &config.load(rng.gen_range(0..config.loads)))
+            } else {
+                trace::reverse_from_patient(
+                    &counted,
+                    &config.patient(rng.gen_range(0..config.patients)),
+                )
+            }
+            .unwrap();
+            distinct += counted.got.borrow_mut().drain().count();
+        }
+        println!(
+            "reads per trace {direction}: {:.1} walks visiting {:.1} keys, {:.1} value reads ({:.1} distinct)",
+            counted.walks.get() as f64 / n as f64,
+            counted.keys.get() as f64 / n as f64,
+            counted.gets.get() as f64 / n as f64,
+            distinct as f64 / n as f64,
         );
     }
 }

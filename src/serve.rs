@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use medid_registry::event::mirror::TraceMirror;
 use medid_registry::{Registry, Sequencer};
 use medid_resolver::dns::{DnsConfig, RateLimit, ZoneIndex};
 use medid_resolver::http::{AppState, NodeInfo};
@@ -139,11 +140,17 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     // Before the sequencer takes writes: answers read the index from memory.
     let mirror =
         Arc::new(IndexMirror::load(registry.index()).context("reading the index into memory")?);
-    let (hook_cache, hook_mirror) = (cache.clone(), mirror.clone());
+    let traces = Arc::new(
+        TraceMirror::load(registry.index()).context("reading the trace timelines into memory")?,
+    );
+    let (hook_cache, hook_mirror, hook_traces) = (cache.clone(), mirror.clone(), traces.clone());
     let (sequencer, sequencer_thread) = Sequencer::start_with_hook(registry, move |changed| {
         // The mirror first: an answer computed after the invalidation reads the commit.
         if let Err(e) = hook_mirror.apply(changed) {
             eprintln!("the in-memory index stopped following the index, answers read it: {e}");
+        }
+        if let Err(e) = hook_traces.apply(changed) {
+            eprintln!("the trace timelines stopped following the index, traces read it: {e}");
         }
         invalidate(&hook_cache, changed);
     });
@@ -151,7 +158,8 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(sequencer.clone(), mirror, node, cache, &apex, &args))?;
+    let mirrors = (mirror, traces);
+    runtime.block_on(run(sequencer.clone(), mirrors, node, cache, &apex, &args))?;
     drop(sequencer);
     drop(runtime);
     sequencer_thread.join();
@@ -161,7 +169,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(
     sequencer: Sequencer,
-    mirror: Arc<IndexMirror>,
+    (mirror, traces): (Arc<IndexMirror>, Arc<TraceMirror>),
     node: NodeInfo,
     cache: AnswerCache,
     apex: &str,
@@ -188,6 +196,7 @@ async fn run(
 
     let state = AppState::new(sequencer, node.clone(), cache)?;
     state.set_mirror(mirror);
+    state.set_trace_mirror(traces);
     if !args.witness_for.is_empty() {
         let key_path = node.dir.join("witness.key");
         if !key_path.exists() {

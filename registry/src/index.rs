@@ -93,6 +93,9 @@ fn pointer_key(commitment: &str) -> Vec<u8> {
     format!("r/{commitment}").into_bytes()
 }
 
+/// The page cache of [`Index::open`]: sled's default.
+pub(crate) const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// How long [`Index::open`] waits for a just-dropped handle's sled lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -119,9 +122,21 @@ impl Index {
     /// be a handle of this process that was just dropped and whose background I/O is
     /// finishing: opening waits for it (up to [`LOCK_WAIT`]) instead of failing.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Index::open`] with a page cache of `cache_bytes` (sled's default is 1 GB).
+    /// Traces walk the timelines of random items across the whole history: once the
+    /// index outgrows the cache, every page they touch that is not cached is read and
+    /// decoded again.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, IndexError> {
         let started = std::time::Instant::now();
         let db = loop {
-            match sled::Config::new().path(path).open() {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .open()
+            {
                 Err(sled::Error::Io(e))
                     if (e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock"))

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use medid_did::KeyPair;
+use medid_registry::event::mirror::TraceMirror;
 use medid_registry::event::scenario::{HistoryConfig, cssd_history};
 use medid_registry::event::trace::{self, ItemStatus, Trace};
 use medid_registry::event::{epcis::bizstep, seal_and_sign};
@@ -651,4 +652,151 @@ fn reindex_rebuilds_the_event_index_byte_for_byte_and_verify_sees_an_edit() {
         matches!(&err, medid_registry::RegistryError::IndexMismatch { .. }),
         "{err}"
     );
+}
+
+/// `ev` with its event time moved back by `ms` (and a fresh identity).
+fn backdated(event: &Value, ms: i64) -> Value {
+    let mut event = event.clone();
+    let time = time::OffsetDateTime::parse(
+        event["eventTime"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let earlier = time - time::Duration::milliseconds(ms);
+    event["eventTime"] = earlier
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    event
+}
+
+#[test]
+fn the_trace_mirror_answers_as_the_index_and_follows_commits() {
+    let config = HistoryConfig {
+        seed: 5,
+        loads: 60,
+        packs: 12,
+        patients: 20,
+        ..HistoryConfig::default()
+    };
+    let events = cssd_history(&config);
+    let (early, late) = events.split_at(events.len() / 2);
+    let mut node = node();
+    for answer in node.capture(early) {
+        answer.unwrap();
+    }
+    // Loaded before the node takes writes, then kept in step by the commit hook.
+    let index = node.registry.index().clone();
+    let mirror = std::sync::Arc::new(TraceMirror::load(&index).unwrap());
+    let loaded = mirror.entries();
+    assert!(loaded > 0);
+    let submissions: Vec<Submission> = late.iter().map(|e| node.submission(e)).collect();
+    // Events recorded late: uses and loads of packs with times inside their older
+    // cycles, so that their entries fall in the middle of the timelines.
+    let late_records: Vec<Submission> = early
+        .iter()
+        .filter(|e| is_use(e) || e["bizStep"] == bizstep::STERILIZING)
+        .step_by(7)
+        .map(|e| {
+            let mut e = backdated(e, 1);
+            e["medid:procedure"] = "recorded late".into();
+            if let Some(patient) = e.get("medid:patient") {
+                e["medid:patient"] = format!("{}-LATE", patient.as_str().unwrap()).into();
+            }
+            node.submission(&e)
+        })
+        .collect();
+    let registry = node.registry;
+    let hook = std::sync::Arc::clone(&mirror);
+    let (sequencer, thread) =
+        medid_registry::Sequencer::start_with_hook(registry, move |changed| {
+            hook.apply(changed).unwrap();
+        });
+    for chunk in submissions.chunks(97).chain(late_records.chunks(5)) {
+        let answers: Vec<_> = chunk.iter().map(|s| sequencer.submit(s)).collect();
+        for answer in answers {
+            answer.blocking_recv().unwrap().unwrap();
+        }
+    }
+    drop(sequencer);
+    let registry = thread.join().unwrap();
+    let index = registry.index().clone();
+    // The mirror kept in step holds what one loaded afresh holds, and more than before.
+    let fresh = TraceMirror::load(&index).unwrap();
+    assert!(mirror.entries() > loaded);
+    assert!(mirror.matches(&fresh), "the mirror kept in step differs");
+    // And every trace answers the same through it as from the index alone.
+    for load in 0..config.loads {
+        let id = config.load(load);
+        let from_index = trace::forward_from_load(&index, &id).unwrap();
+        assert!(!from_index.loads.is_empty(), "{id}");
+        assert_eq!(trace::forward_from_load(&*mirror, &id).unwrap(), from_index);
+    }
+    for patient in 0..config.patients {
+        for id in [
+            config.patient(patient),
+            format!("{}-LATE", config.patient(patient)),
+        ] {
+            let from_index = trace::reverse_from_patient(&index, &id).unwrap();
+            assert_eq!(
+                trace::reverse_from_patient(&*mirror, &id).unwrap(),
+                from_index,
+                "reverse from {id}"
+            );
+        }
+    }
+    for sterilizer in 0..config.sterilizers {
+        let id = config.sterilizer(sterilizer);
+        assert_eq!(
+            trace::recall_sterilizer(&*mirror, &id).unwrap(),
+            trace::recall_sterilizer(&index, &id).unwrap()
+        );
+    }
+    for pack in 0..config.packs {
+        let id = config.pack(pack);
+        assert_eq!(
+            trace::item_status(&*mirror, &id).unwrap(),
+            trace::item_status(&index, &id).unwrap()
+        );
+        assert_eq!(
+            trace::trace_from(&*mirror, &id, false, None, None).unwrap(),
+            trace::trace_from(&index, &id, false, None, None).unwrap()
+        );
+    }
+}
+
+#[test]
+fn traces_through_the_mirror_match_brute_force() {
+    let config = HistoryConfig {
+        seed: 9,
+        loads: 50,
+        packs: 17,
+        patients: 25,
+        ..HistoryConfig::default()
+    };
+    let events = cssd_history(&config);
+    let mut node = node();
+    for answer in node.capture(&events) {
+        answer.unwrap();
+    }
+    let history = facts(&events);
+    let mirror = TraceMirror::load(node.registry.index()).unwrap();
+    assert!(mirror.entries() > 0);
+    for load in 0..config.loads {
+        let id = config.load(load);
+        let trace = trace::forward_from_load(&mirror, &id).unwrap();
+        assert_eq!(node.patients(&trace), oracle_forward(&history, &id), "{id}");
+    }
+    for patient in 0..config.patients {
+        let id = config.patient(patient);
+        let trace = trace::reverse_from_patient(&mirror, &id).unwrap();
+        assert_eq!(node.patients(&trace), oracle_reverse(&history, &id), "{id}");
+    }
+    for sterilizer in 0..config.sterilizers {
+        let id = config.sterilizer(sterilizer);
+        let trace = trace::recall_sterilizer(&mirror, &id).unwrap();
+        let loads: BTreeSet<String> = trace.loads.keys().cloned().collect();
+        let recalled = oracle_recalled_loads(&history, &id);
+        assert_eq!(loads, recalled.into_iter().collect(), "{id}");
+    }
 }

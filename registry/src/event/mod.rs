@@ -9,6 +9,8 @@
 //! - [`retention`] — how long washing and sterilization records are kept.
 //! - [`trace`] — the trace engine: forward from a load, a sterilizer or a lot, reverse
 //!   from a patient, over the index's range scans.
+//! - [`mirror`] — [`TraceMirror`](mirror::TraceMirror): the timelines traces walk, in
+//!   memory and kept in step with commits.
 //!
 //! A logged event is the event JSON with its `eventID` (the hash ID when the capturer
 //! gave none) and `medid:proof`, a Data Integrity proof (`eddsa-jcs-2022`) by the acting
@@ -39,6 +41,7 @@
 
 pub mod epcis;
 pub mod hash;
+pub mod mirror;
 pub mod report;
 pub mod retention;
 pub mod scenario;

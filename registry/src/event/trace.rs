@@ -47,6 +47,22 @@ pub trait TraceSource {
 
     /// The commitments of a patient's uses (from the erasable payload store).
     fn patient_commitments(&self, patient: &str) -> Result<Vec<String>, IndexError>;
+
+    /// Walks the entries under the subject prefix `prefix` (`ee/<item>\0`) strictly
+    /// after (or before, when `backward`) `from` (`None`: from the start, or from the
+    /// end) while `visit` returns true, from memory, leaving out [`Role::Event`]
+    /// entries; `None` when this source holds no such timelines (the engine then walks
+    /// the index's keys). [`TraceMirror`](super::mirror::TraceMirror) holds them.
+    fn walk_roles(
+        &self,
+        prefix: &[u8],
+        from: Option<Position>,
+        backward: bool,
+        visit: &mut dyn FnMut(Position, Role) -> bool,
+    ) -> Option<Result<(), IndexError>> {
+        let _ = (prefix, from, backward, visit);
+        None
+    }
 }
 
 impl TraceSource for Index {
@@ -155,10 +171,12 @@ pub struct Trace {
     pub loads: BTreeMap<String, TracedLoad>,
 }
 
-/// The source of a trace and the event records it has read (each read once).
+/// The source of a trace, the event records it has read (each read once) and the
+/// loads whose recall it has decided.
 struct Reader<'a> {
     source: &'a dyn TraceSource,
     records: RefCell<HashMap<u64, Rc<EventRecord>>>,
+    recalled: RefCell<HashMap<(String, String, Position), bool>>,
 }
 
 impl<'a> Reader<'a> {
@@ -166,6 +184,7 @@ impl<'a> Reader<'a> {
         Self {
             source,
             records: RefCell::default(),
+            recalled: RefCell::default(),
         }
     }
 
@@ -187,7 +206,8 @@ impl<'a> Reader<'a> {
 
     /// Walks the timeline of `subject` in `space` strictly after (or before, when
     /// `backward`) `from` (`None`: from the start, or from the end), while `visit`
-    /// returns true.
+    /// returns true. [`Role::Event`] entries may be left out (from memory, see
+    /// [`TraceSource::walk_roles`]): no walk here decides on them.
     fn walk(
         &self,
         space: &str,
@@ -197,6 +217,9 @@ impl<'a> Reader<'a> {
         visit: &mut dyn FnMut(Position, Role) -> bool,
     ) -> Result<(), IndexError> {
         let prefix = subject_prefix(space, subject);
+        if let Some(walked) = self.source.walk_roles(&prefix, from, backward, visit) {
+            return walked;
+        }
         let (start, end) = match (from, backward) {
             (None, _) => (prefix, end_of(space, subject)),
             (Some(p), false) => {
@@ -554,62 +577,68 @@ pub fn recall_sterilizer(source: &dyn TraceSource, sterilizer: &str) -> Result<T
 }
 
 /// Whether the load `load` (loaded at `loaded` on `sterilizer`) is recalled: the first
-/// biologically tested load at or after it, in load order, failed.
+/// biologically tested load at or after it, in load order, failed. Decided once per
+/// trace.
 fn load_recalled(
     reader: &Reader<'_>,
     sterilizer: &str,
     load: &str,
     loaded: Position,
 ) -> Result<bool, IndexError> {
+    let memo = (sterilizer.to_owned(), load.to_owned(), loaded);
+    if let Some(answer) = reader.recalled.borrow().get(&memo) {
+        return Ok(*answer);
+    }
     // Loads from this one on; the first result of one of them decides.
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut started = false;
     let mut answer = false;
     let mut failed: Option<IndexError> = None;
-    let start = key_at("es", sterilizer, loaded);
-    reader
-        .source
-        .walk(&start, &end_of("es", sterilizer), false, &mut |key, _| {
-            let Some((_, leaf, role)) = key_position(key) else {
-                return true;
-            };
-            if !matches!(role, Role::Load | Role::Result) || (role == Role::Result && !started) {
-                return true;
+    // From `loaded` on, every role at it included: strictly after the position just
+    // before (from the start when there is none).
+    let from = match loaded {
+        (time, 0) => time.checked_sub(1).map(|t| (t, u64::MAX)),
+        (time, leaf) => Some((time, leaf - 1)),
+    };
+    reader.walk("es", sterilizer, from, false, &mut |position, role| {
+        if !matches!(role, Role::Load | Role::Result) || (role == Role::Result && !started) {
+            return true;
+        }
+        let record = match reader.record(position.1) {
+            Ok(record) => record,
+            Err(e) => {
+                failed = Some(e);
+                return false;
             }
-            let record = match reader.record(leaf) {
-                Ok(record) => record,
-                Err(e) => {
-                    failed = Some(e);
-                    return false;
+        };
+        if role == Role::Load {
+            if let Some(parent) = &record.parent {
+                if parent == load {
+                    started = true;
                 }
-            };
-            if role == Role::Load {
-                if let Some(parent) = &record.parent {
-                    if parent == load {
-                        started = true;
-                    }
-                    if started {
-                        seen.insert(parent.clone());
-                    }
+                if started {
+                    seen.insert(parent.clone());
                 }
-                return true;
             }
-            if !record.epcs.iter().any(|e| seen.contains(e)) {
-                return true;
+            return true;
+        }
+        if !record.epcs.iter().any(|e| seen.contains(e)) {
+            return true;
+        }
+        match record.biological {
+            Some(Indicator::Fail) => {
+                answer = true;
+                false
             }
-            match record.biological {
-                Some(Indicator::Fail) => {
-                    answer = true;
-                    false
-                }
-                Some(Indicator::Pass) => false,
-                None => true,
-            }
-        })?;
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(answer),
+            Some(Indicator::Pass) => false,
+            None => true,
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
+    reader.recalled.borrow_mut().insert(memo, answer);
+    Ok(answer)
 }
 
 /// An item's status now: used since its last load, recalled (its load or its lot),

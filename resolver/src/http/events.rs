@@ -707,9 +707,8 @@ pub(super) async fn trace(
         }
         let from = from.ok_or_else(|| ApiError::bad_request("`from=` is required"))?;
         let forward = forward.unwrap_or(true);
-        let index = state.index();
-        let traced =
-            trace::trace_from(index, &from, forward, since, until).map_err(ApiError::internal)?;
+        let traced = trace::trace_from(state.traces(), &from, forward, since, until)
+            .map_err(ApiError::internal)?;
         let Some((trace, kind)) = traced else {
             return Err(ApiError::not_found(format!(
                 "no event names `{}`: nothing to trace",
@@ -749,11 +748,11 @@ pub(super) async fn recall(
             target.ok_or_else(|| ApiError::bad_request("`sterilizer=` or `lot=` is required"))?;
         let id = normalise_epc(&value)
             .map_err(|e| ApiError::bad_request(format!("`{name}={}`: {e}", shorten(&value))))?;
-        let index = state.index();
+        let source = state.traces();
         let trace = if name == "sterilizer" {
-            trace::recall_sterilizer(index, &id)
+            trace::recall_sterilizer(source, &id)
         } else {
-            trace::forward_from_lot(index, &id)
+            trace::forward_from_lot(source, &id)
         }
         .map_err(ApiError::internal)?;
         let viewer = viewer(&method, &uri, &headers);

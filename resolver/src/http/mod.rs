@@ -172,6 +172,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use medid_did::DidKey;
+use medid_registry::event::mirror::TraceMirror;
+use medid_registry::event::trace::TraceSource;
 use medid_registry::log::{FsTileStore, LogError, LogReader, verifier_key};
 use medid_registry::{NodeConfig, Registry, Sequencer};
 use serde_json::json;
@@ -256,6 +258,9 @@ struct Inner {
     witness: witness::WitnessState,
     /// The index in memory, when the node keeps one ([`AppState::set_mirror`]).
     mirror: std::sync::OnceLock<Arc<crate::IndexMirror>>,
+    /// The trace timelines in memory, when the node keeps them
+    /// ([`AppState::set_trace_mirror`]).
+    trace_mirror: std::sync::OnceLock<Arc<TraceMirror>>,
 }
 
 impl AppState {
@@ -278,6 +283,7 @@ impl AppState {
                 cache,
                 witness: witness::WitnessState::default(),
                 mirror: std::sync::OnceLock::new(),
+                trace_mirror: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -291,6 +297,21 @@ impl AppState {
     /// every commit to it before invalidating the cache.
     pub fn set_mirror(&self, mirror: Arc<crate::IndexMirror>) {
         let _ = self.inner.mirror.set(mirror);
+    }
+
+    /// Traces walk the timelines of `mirror` instead of the index's keys (once; later
+    /// calls are ignored). The sequencer's commit hook must [`TraceMirror::apply`]
+    /// every commit to it.
+    pub fn set_trace_mirror(&self, mirror: Arc<TraceMirror>) {
+        let _ = self.inner.trace_mirror.set(mirror);
+    }
+
+    /// What traces read: the trace mirror when set, else the index.
+    fn traces(&self) -> &dyn TraceSource {
+        match self.inner.trace_mirror.get() {
+            Some(mirror) => mirror.as_ref(),
+            None => self.index(),
+        }
     }
 
     /// Whether identifier answers read an in-memory mirror.
