@@ -93,6 +93,10 @@ fn pointer_key(commitment: &str) -> Vec<u8> {
     format!("r/{commitment}").into_bytes()
 }
 
+/// The size of sled's page cache for indexes opened from now on, in bytes (0: sled's
+/// default, 1 GiB); see [`Index::set_cache_capacity`].
+static CACHE_CAPACITY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How long [`Index::open`] waits for a just-dropped handle's sled lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -120,8 +124,13 @@ impl Index {
     /// finishing: opening waits for it (up to [`LOCK_WAIT`]) instead of failing.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
         let started = std::time::Instant::now();
+        let mut config = sled::Config::new().path(path);
+        match CACHE_CAPACITY.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => {}
+            bytes => config = config.cache_capacity(bytes),
+        }
         let db = loop {
-            match sled::Config::new().path(path).open() {
+            match config.open() {
                 Err(sled::Error::Io(e))
                     if (e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock"))
@@ -134,6 +143,13 @@ impl Index {
         };
         let patients = db.open_tree("patients")?;
         Ok(Self { db, patients })
+    }
+
+    /// Sets the size of sled's page cache, in bytes, for the indexes this process opens
+    /// from now on (0: sled's default, 1 GiB). A node whose reads are answered from
+    /// memory (`medid serve`) needs little of it.
+    pub fn set_cache_capacity(bytes: u64) {
+        CACHE_CAPACITY.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The ledger size the index reflects.
