@@ -9,7 +9,8 @@
 #   mem   resident memory of `medid serve` holding all the identifiers (it reads its
 #         index into memory at start: with 1M identifiers that takes a few seconds)
 #
-# Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s)
+# Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s,
+# MEDID=path of a built binary to measure instead of building one)
 # Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,9 @@ N=${N:-1000000}
 DURATION=${DURATION:-20}
 WORK=${WORK:-/tmp/medid-load-$N}
 what=${1:-all}
-MEDID=target/release/medid
+# MEDID: the medid binary to measure (default: a release build of this tree, made here,
+# under CARGO_TARGET_DIR when set).
+MEDID=${MEDID:-}
 ZONE=medid.test
 DNS_NSD=127.0.0.1:5391
 DNS_MEDID=127.0.0.1:5392
@@ -28,7 +31,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-cargo build --release --quiet
+if [ -z "$MEDID" ]; then
+  cargo build --release --quiet
+  MEDID=${CARGO_TARGET_DIR:-target}/release/medid
+fi
 mkdir -p "$WORK"
 
 # One node with N identifiers (kept between runs: delete $WORK to start over).

@@ -41,6 +41,10 @@ pub(crate) struct ServeArgs {
     /// Threads answering each UDP socket.
     #[arg(long, default_value_t = 1)]
     udp_threads: usize,
+    /// MiB of sled's page cache for the index. Resolution reads an in-memory copy of
+    /// the index, so the page cache only serves writes and the other reads.
+    #[arg(long, default_value_t = 64)]
+    index_cache_mib: u64,
     /// Answers kept in the cache (0: no cache).
     #[arg(long, default_value_t = 1_000_000)]
     cache_size: u64,
@@ -119,6 +123,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     if args.proxy {
         return serve_proxy(&args);
     }
+    medid_registry::Index::set_cache_capacity(args.index_cache_mib.max(1).saturating_mul(1 << 20));
     let registry = open_or_create(data, args.zone.as_deref())?;
     let link = crate::hierarchy::ParentLink::read(&data.path)?;
     let zone = args

@@ -96,6 +96,10 @@ fn pointer_key(commitment: &str) -> Vec<u8> {
 /// The page cache of [`Index::open`]: sled's default.
 pub(crate) const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// The size of sled's page cache for indexes [`Index::open`] opens from now on, in
+/// bytes (0: [`DEFAULT_CACHE_BYTES`]); see [`Index::set_cache_capacity`].
+static CACHE_CAPACITY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How long [`Index::open`] waits for a just-dropped handle's sled lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -122,7 +126,11 @@ impl Index {
     /// be a handle of this process that was just dropped and whose background I/O is
     /// finishing: opening waits for it (up to [`LOCK_WAIT`]) instead of failing.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+        let cache_bytes = match CACHE_CAPACITY.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => DEFAULT_CACHE_BYTES,
+            bytes => bytes,
+        };
+        Self::open_with_cache(path, cache_bytes)
     }
 
     /// [`Index::open`] with a page cache of `cache_bytes` (sled's default is 1 GB).
@@ -131,12 +139,9 @@ impl Index {
     /// decoded again.
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, IndexError> {
         let started = std::time::Instant::now();
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         let db = loop {
-            match sled::Config::new()
-                .path(path)
-                .cache_capacity(cache_bytes)
-                .open()
-            {
+            match config.open() {
                 Err(sled::Error::Io(e))
                     if (e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock"))
@@ -149,6 +154,13 @@ impl Index {
         };
         let patients = db.open_tree("patients")?;
         Ok(Self { db, patients })
+    }
+
+    /// Sets the size of sled's page cache, in bytes, for the indexes this process opens
+    /// from now on (0: sled's default, 1 GiB). A node whose reads are answered from
+    /// memory (`medid serve`) needs little of it.
+    pub fn set_cache_capacity(bytes: u64) {
+        CACHE_CAPACITY.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The ledger size the index reflects.

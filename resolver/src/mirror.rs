@@ -41,6 +41,9 @@ use medid_registry::{IdentifierRecord, Index, IndexError, PrefixRecord};
 pub trait RecordReads: Send + Sync {
     /// The record of an identifier (without its derived status).
     fn identifier_record(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, IndexError>;
+    /// The record of an identifier as the index stores it (JSON), by canonical text, for
+    /// readers that parse only what they need.
+    fn identifier_json(&self, id: &str) -> Result<Option<Arc<[u8]>>, IndexError>;
     /// The record of a prefix, by namespace key (`hdl:86.1000`).
     fn prefix_record(&self, key: &str) -> Result<Option<PrefixRecord>, IndexError>;
     /// The lifecycle status of an item (`Unprocessed` when no event names it).
@@ -50,6 +53,10 @@ pub trait RecordReads: Send + Sync {
 impl RecordReads for Index {
     fn identifier_record(&self, id: &Identifier) -> Result<Option<IdentifierRecord>, IndexError> {
         self.identifier(id)
+    }
+
+    fn identifier_json(&self, id: &str) -> Result<Option<Arc<[u8]>>, IndexError> {
+        Ok(self.get_raw(format!("i/{id}").as_bytes())?.map(Arc::from))
     }
 
     fn prefix_record(&self, key: &str) -> Result<Option<PrefixRecord>, IndexError> {
@@ -93,8 +100,9 @@ struct Mirror {
     names: HashMap<Box<str>, Target>,
     /// DNS name (`""`: the zone) → how many names lie strictly below it.
     below: HashMap<Box<str>, u64>,
-    /// Canonical identifier → its record, as the index stores it.
-    records: HashMap<Box<str>, Box<[u8]>>,
+    /// Canonical identifier → its record, as the index stores it (shared, so that an
+    /// answer parses it outside the lock).
+    records: HashMap<Box<str>, Arc<[u8]>>,
     /// Namespace key → its prefix record.
     prefixes: HashMap<Box<str>, Arc<PrefixRecord>>,
     /// Items (`ee/`) and lots (`el/`) that events name.
@@ -143,7 +151,7 @@ impl Mirror {
 
     fn set_record(&mut self, id: &str, record: Option<Vec<u8>>) {
         match record {
-            Some(bytes) => self.records.insert(id.into(), bytes.into_boxed_slice()),
+            Some(bytes) => self.records.insert(id.into(), Arc::from(bytes)),
             None => self.records.remove(id),
         };
     }
@@ -377,6 +385,13 @@ impl RecordReads for IndexMirror {
                     .and_then(|bytes| serde_json::from_slice(bytes).ok())
             },
             |index| index.identifier(id),
+        )
+    }
+
+    fn identifier_json(&self, id: &str) -> Result<Option<Arc<[u8]>>, IndexError> {
+        self.read(
+            |m| m.records.get(id).cloned(),
+            |index| index.identifier_json(id),
         )
     }
 

@@ -2,17 +2,19 @@
 //! API (see the [module docs](super#handles) for the answers).
 
 use medid_registry::event::trace::ItemStatus;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use medid_did::DidKey;
 use medid_registry::id::Identifier;
-use medid_registry::op::ReadPermission;
-use medid_registry::{IdentifierRecord, read_payload};
-use serde_json::{Value, json};
+use medid_registry::read_payload;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::{Answer, AppState, NEGATIVE_TTL, cached, percent_decode, query_pairs, signers};
@@ -108,12 +110,10 @@ struct HandleAnswer {
     restricted: bool,
 }
 
-pub(super) async fn resolve(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn resolve(State(state): State<AppState>, request: Request) -> Response {
+    // The request itself rather than `Method`, `Uri` and `HeaderMap` extractors, which
+    // clone what they extract.
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     let raw = uri.path().strip_prefix("/api/handles/").unwrap_or_default();
     let Some(text) = percent_decode(raw) else {
         return failure(
@@ -124,7 +124,7 @@ pub(super) async fn resolve(
             "the identifier is not percent-encoded UTF-8 (a `%` must start an escape such as %2F)",
         );
     };
-    let filters = match Filters::parse(&uri) {
+    let filters = match Filters::parse(uri) {
         Ok(filters) => filters,
         Err(message) => {
             return failure(
@@ -148,7 +148,7 @@ pub(super) async fn resolve(
             );
         }
     };
-    match signers(&method, &uri, &headers) {
+    match signers(method, uri, headers) {
         // From the in-memory mirror, an answer costs less to compute than to cache.
         None if state.has_mirror() => match answer(&state, &id, &filters, &[]) {
             Ok(a) => a.answer.into_response(),
@@ -225,7 +225,12 @@ fn answer(
             restricted: false,
         });
     }
-    let Some(record) = index.identifier_record(id).map_err(ApiError::internal)? else {
+    let json = index.identifier_json(&handle).map_err(ApiError::internal)?;
+    // A record that does not parse is absent, as the index's typed reads have it.
+    let record = json
+        .as_deref()
+        .and_then(|bytes| serde_json::from_slice::<RecordView<'_>>(bytes).ok());
+    let Some(record) = record else {
         let answer = if closest.is_some() {
             Answer::json(
                 StatusCode::NOT_FOUND,
@@ -260,26 +265,33 @@ fn answer(
         });
     };
 
-    let mut values: Vec<(u32, u32, Value)> = Vec::new();
+    let admins = controllers(state, closest.as_ref(), &record);
+    let mut values: Vec<RenderedValue<'_>> = Vec::with_capacity(record.values.len() + 2);
     let mut restricted = false;
-    for stored in &record.values {
-        let value = &stored.value;
+    let reader_dids: Vec<String> = readers.iter().map(ToString::to_string).collect();
+    for value in &record.values {
         if !filters.matches(value.index, &value.kind) {
             continue;
         }
         let (data, note) = match (&value.read, &value.commitment) {
-            (ReadPermission::Public, _) => (value.data.clone().unwrap_or_default(), None),
-            (ReadPermission::Restricted(allowed), Some(commitment)) => {
-                if !readers.iter().any(|r| allowed.contains(r)) {
+            (ReadView::Public, _) => (
+                Cow::Borrowed(value.data.as_deref().unwrap_or_default()),
+                None,
+            ),
+            (ReadView::Restricted(allowed), Some(commitment)) => {
+                if !allowed
+                    .iter()
+                    .any(|did| reader_dids.iter().any(|r| *r == **did))
+                {
                     continue;
                 }
                 restricted = true;
                 match read_payload(state.dir(), state.index(), commitment)
                     .map_err(ApiError::internal)?
                 {
-                    Some(payload) => (payload.data, None),
+                    Some(payload) => (Cow::Owned(payload.data), None),
                     None => (
-                        String::new(),
+                        Cow::Borrowed(""),
                         Some(
                             "erased: the data of this restricted value was erased; the ledger keeps its commitment",
                         ),
@@ -287,42 +299,37 @@ fn answer(
                 }
             }
             // A restricted value without a commitment cannot be read.
-            (ReadPermission::Restricted(_), None) => continue,
+            (ReadView::Restricted(_), None) => continue,
         };
-        let mut rendered = json!({
-            "index": value.index,
-            "type": value.kind,
-            "data": {"format": "string", "value": data},
-            "ttl": value.ttl,
-            "timestamp": stored.timestamp,
+        values.push(RenderedValue {
+            index: value.index,
+            kind: &value.kind,
+            data: Data::String(data),
+            ttl: value.ttl,
+            timestamp: &value.timestamp,
+            note,
         });
-        if let Some(note) = note {
-            rendered["note"] = json!(note);
-        }
-        values.push((value.index, value.ttl, rendered));
     }
 
-    let used: BTreeSet<u32> = record.values.iter().map(|v| v.value.index).collect();
+    let used: BTreeSet<u32> = record.values.iter().map(|v| v.index).collect();
     let mut next = ADMIN_INDEX;
-    for admin in controllers(index, id, &record)? {
+    for admin in &admins {
         while used.contains(&next) {
             next = next.saturating_add(1);
         }
         if filters.matches(next, "HS_ADMIN") {
-            values.push((
-                next,
-                ADMIN_TTL,
-                json!({
-                    "index": next,
-                    "type": "HS_ADMIN",
-                    "data": {
-                        "format": "admin",
-                        "value": {"handle": admin.to_string(), "index": 0, "permissions": ADMIN_PERMISSIONS},
-                    },
-                    "ttl": ADMIN_TTL,
-                    "timestamp": record.updated,
+            values.push(RenderedValue {
+                index: next,
+                kind: "HS_ADMIN",
+                data: Data::Admin(Admin {
+                    handle: admin,
+                    index: 0,
+                    permissions: ADMIN_PERMISSIONS,
                 }),
-            ));
+                ttl: ADMIN_TTL,
+                timestamp: &record.updated,
+                note: None,
+            });
         }
         next = next.saturating_add(1);
     }
@@ -338,40 +345,86 @@ fn answer(
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            values.push((
-                next,
-                STATUS_TTL,
-                json!({
-                    "index": next,
-                    "type": "STATUS",
-                    "data": {"format": "string", "value": text},
-                    "ttl": STATUS_TTL,
-                    "timestamp": record.updated,
-                }),
-            ));
+            values.push(RenderedValue {
+                index: next,
+                kind: "STATUS",
+                data: Data::String(Cow::Owned(text)),
+                ttl: STATUS_TTL,
+                timestamp: &record.updated,
+                note: None,
+            });
         }
     }
-    values.sort_by_key(|(index, _, _)| *index);
+    values.sort_by_key(|value| value.index);
 
     let ttl = values
         .iter()
-        .map(|(_, ttl, _)| Duration::from_secs(u64::from(*ttl)))
+        .map(|value| Duration::from_secs(u64::from(value.ttl)))
         .min()
         .map_or(NEGATIVE_TTL, |ttl| ttl.min(MAX_TTL));
-    let code = if values.is_empty() {
+    let response_code = if values.is_empty() {
         VALUES_NOT_FOUND
     } else {
         SUCCESS
     };
-    let values: Vec<Value> = values.into_iter().map(|(_, _, v)| v).collect();
     Ok(HandleAnswer {
-        answer: Answer::json(
+        answer: Answer::serialized(
             StatusCode::OK,
-            &json!({"responseCode": code, "handle": handle, "values": values, "logIndex": record.log_index}),
+            &Found {
+                response_code,
+                handle: &handle,
+                values,
+                log_index: record.log_index,
+            },
         ),
         ttl,
         restricted,
     })
+}
+
+/// A success answer: `{"responseCode","handle","values","logIndex"}`.
+///
+/// The answer is serialised from these borrowed structs rather than built as a
+/// `serde_json::Value`: every request renders one, and a `Value` tree costs an
+/// allocation per key and value.
+#[derive(Serialize)]
+struct Found<'a> {
+    #[serde(rename = "responseCode")]
+    response_code: u16,
+    handle: &'a str,
+    values: Vec<RenderedValue<'a>>,
+    #[serde(rename = "logIndex")]
+    log_index: u64,
+}
+
+/// One value of a success answer: `{"index","type","data","ttl","timestamp"[,"note"]}`.
+#[derive(Serialize)]
+struct RenderedValue<'a> {
+    index: u32,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: Data<'a>,
+    ttl: u32,
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+/// A value's `data`: `{"format":"string","value":<text>}` or `{"format":"admin",
+/// "value":{"handle","index","permissions"}}`.
+#[derive(Serialize)]
+#[serde(tag = "format", content = "value", rename_all = "lowercase")]
+enum Data<'a> {
+    String(Cow<'a, str>),
+    Admin(Admin<'a>),
+}
+
+/// The `value` of an `HS_ADMIN` value.
+#[derive(Serialize)]
+struct Admin<'a> {
+    handle: &'a str,
+    index: u32,
+    permissions: &'static str,
 }
 
 /// The closest prefix of this node that covers `id`, if any.
@@ -387,22 +440,114 @@ fn closest_prefix(
     Ok(None)
 }
 
-/// The DIDs that may change the record: its own controllers, then its closest
-/// prefix's, without repeats.
+/// The DIDs that may change the record, as text: its own controllers, then those of
+/// its closest prefix (`closest`), without repeats.
 fn controllers(
-    index: &dyn RecordReads,
-    id: &Identifier,
-    record: &IdentifierRecord,
-) -> Result<Vec<DidKey>, ApiError> {
-    let mut all: Vec<DidKey> = record.controllers.clone().unwrap_or_default();
-    if let Some(prefix) = closest_prefix(index, id)? {
-        for did in prefix.controllers {
-            if !all.contains(&did) {
-                all.push(did);
-            }
+    state: &AppState,
+    closest: Option<&medid_registry::PrefixRecord>,
+    record: &RecordView<'_>,
+) -> Vec<Arc<str>> {
+    let mut all: Vec<Arc<str>> = record
+        .controllers
+        .iter()
+        .flatten()
+        .map(|did| Arc::from(&**did))
+        .collect();
+    for did in closest.iter().flat_map(|prefix| &prefix.controllers) {
+        let did = state.did_text(did);
+        if !all.contains(&did) {
+            all.push(did);
         }
     }
-    Ok(all)
+    all
+}
+
+/// An identifier's record as the index stores it (an
+/// [`IdentifierRecord`](medid_registry::IdentifierRecord) in JSON), read for an answer:
+/// only the fields answers show, borrowing the text instead of copying it, and DIDs as
+/// their text (answers print them; parsing one costs a point decompression).
+#[derive(Deserialize)]
+struct RecordView<'a> {
+    #[serde(borrow)]
+    values: Vec<ValueView<'a>>,
+    #[serde(default, borrow)]
+    controllers: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    updated: Text<'a>,
+    log_index: u64,
+}
+
+/// A [`StoredValue`](medid_registry::StoredValue) as [`RecordView`] reads it.
+#[derive(Deserialize)]
+struct ValueView<'a> {
+    index: u32,
+    #[serde(rename = "type", borrow)]
+    kind: Text<'a>,
+    #[serde(default, borrow)]
+    data: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    commitment: Option<Text<'a>>,
+    #[serde(default = "default_ttl")]
+    ttl: u32,
+    #[serde(default)]
+    read: ReadView<'a>,
+    #[serde(borrow)]
+    timestamp: Text<'a>,
+}
+
+/// Text borrowed from the stored JSON, or copied when it holds escapes. (Serde borrows
+/// a `Cow<str>` only where it is a field's own type, not inside an `Option` or a
+/// `Vec`: this newtype is.)
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `ttl` of a stored value without one (as [`medid_registry::op::RecordValue`]).
+fn default_ttl() -> u32 {
+    86_400
+}
+
+/// A value's `read`: `"public"` or the DIDs that may read it.
+#[derive(Default)]
+enum ReadView<'a> {
+    #[default]
+    Public,
+    Restricted(Vec<Text<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ReadView<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = ReadView<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"public\" or a list of DIDs")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                match text {
+                    "public" => Ok(ReadView::Public),
+                    other => Err(E::custom(format!("`{other}` is not `public`"))),
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut dids = Vec::new();
+                while let Some(did) = seq.next_element::<Text<'a>>()? {
+                    dids.push(did);
+                }
+                Ok(ReadView::Restricted(dids))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,8 @@
 //! filtered (sorted, deduplicated, types lower-cased), or `http:/1.0/identifiers;<representation>`
 //! (`result`, `did+json`, `did+ld+json`). Handle answers live for the smallest `ttl` of
 //! their values, DID answers for [`DID_TTL`], negative answers for [`NEGATIVE_TTL`].
+//! An answer whose computation overlapped a commit (the index's serial moved between
+//! the start of the computation and the insert) is dropped again after its insert.
 //! When the state reads an [`IndexMirror`](crate::IndexMirror)
 //! ([`AppState::set_mirror`], as `medid serve` does), `/api/handles` answers are computed
 //! from memory on every request instead: that costs less than caching them.
@@ -158,6 +160,7 @@ mod ops;
 pub mod signature;
 mod witness;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -261,7 +264,12 @@ struct Inner {
     /// The trace timelines in memory, when the node keeps them
     /// ([`AppState::set_trace_mirror`]).
     trace_mirror: std::sync::OnceLock<Arc<TraceMirror>>,
+    /// DIDs rendered as text ([`AppState::did_text`]), at most [`MAX_DID_TEXTS`].
+    did_texts: std::sync::RwLock<std::collections::HashMap<DidKey, Arc<str>>>,
 }
+
+/// How many DIDs [`AppState::did_text`] keeps rendered.
+const MAX_DID_TEXTS: usize = 4096;
 
 impl AppState {
     /// The state for a node: its sequencer (reads through `sequencer.index()`, writes
@@ -284,6 +292,7 @@ impl AppState {
                 witness: witness::WitnessState::default(),
                 mirror: std::sync::OnceLock::new(),
                 trace_mirror: std::sync::OnceLock::new(),
+                did_texts: std::sync::RwLock::default(),
             }),
         })
     }
@@ -312,6 +321,26 @@ impl AppState {
             Some(mirror) => mirror.as_ref(),
             None => self.index(),
         }
+    }
+
+    /// The text of `did` (`did:key:z…`), rendered once for the DIDs that answers list
+    /// on every request (a prefix's controllers): base58 costs more than the lookup.
+    fn did_text(&self, did: &DidKey) -> Arc<str> {
+        use std::sync::PoisonError;
+        let texts = &self.inner.did_texts;
+        if let Some(text) = texts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(did)
+        {
+            return text.clone();
+        }
+        let text: Arc<str> = did.to_string().into();
+        let mut texts = texts.write().unwrap_or_else(PoisonError::into_inner);
+        if texts.len() < MAX_DID_TEXTS {
+            texts.insert(*did, text.clone());
+        }
+        text
     }
 
     /// Whether identifier answers read an in-memory mirror.
@@ -471,7 +500,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
     status: StatusCode,
-    content_type: String,
+    content_type: Cow<'static, str>,
     body: Bytes,
 }
 
@@ -480,10 +509,19 @@ impl Answer {
         Self::with_type(status, "application/json", body)
     }
 
-    fn with_type(status: StatusCode, content_type: &str, body: &serde_json::Value) -> Self {
+    fn with_type(status: StatusCode, content_type: &'static str, body: &serde_json::Value) -> Self {
         Self {
             status,
-            content_type: content_type.to_owned(),
+            content_type: Cow::Borrowed(content_type),
+            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+        }
+    }
+
+    /// A JSON answer serialised straight from `body`.
+    fn serialized(status: StatusCode, body: &impl serde::Serialize) -> Self {
+        Self {
+            status,
+            content_type: Cow::Borrowed("application/json"),
             body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
         }
     }
@@ -506,14 +544,17 @@ impl Answer {
         let content_type = rest.get(..usize::from(len))?;
         Some(Self {
             status,
-            content_type: String::from_utf8(content_type.to_vec()).ok()?,
+            content_type: Cow::Owned(String::from_utf8(content_type.to_vec()).ok()?),
             body: bytes.slice(3 + usize::from(len)..),
         })
     }
 
     fn into_response(self) -> Response {
-        let content_type = HeaderValue::from_str(&self.content_type)
-            .unwrap_or(HeaderValue::from_static("application/json"));
+        let content_type = match self.content_type {
+            Cow::Borrowed(static_type) => HeaderValue::from_static(static_type),
+            Cow::Owned(decoded) => HeaderValue::from_str(&decoded)
+                .unwrap_or(HeaderValue::from_static("application/json")),
+        };
         (
             self.status,
             [(header::CONTENT_TYPE, content_type)],
@@ -524,6 +565,11 @@ impl Answer {
 }
 
 /// An answer from the cache, or computed (and cached for the TTL it comes with).
+///
+/// A write that commits while the answer is computed may invalidate its subject before
+/// the answer enters the cache; the index's serial (the ledger size it reflects) is read
+/// before computing and again after the insert, and if it moved, the subject is
+/// dropped again, so that the answer of the old state does not outlive the write.
 fn cached(
     state: &AppState,
     subject: &str,
@@ -531,9 +577,21 @@ fn cached(
     compute: impl FnOnce() -> Result<(Answer, Duration), ApiError>,
 ) -> Response {
     let key = crate::cache::CacheKey::new(subject, variant);
-    let encoded = state.inner.cache.get_or_compute(key, || {
-        compute().map(|(answer, ttl)| (answer.encode(), ttl))
-    });
+    let cache = &state.inner.cache;
+    let encoded = match cache.get(&key) {
+        Some(bytes) => Ok(bytes),
+        None => {
+            let before = state.index().applied().ok();
+            compute().map(|(answer, ttl)| {
+                let bytes = answer.encode();
+                cache.insert(key, bytes.clone(), ttl);
+                if before.is_none() || state.index().applied().ok() != before {
+                    cache.invalidate_subject(subject);
+                }
+                bytes
+            })
+        }
+    };
     match encoded.map(|bytes| Answer::decode(&bytes)) {
         Ok(Some(answer)) => answer.into_response(),
         Ok(None) => ApiError::internal("a cached answer could not be decoded").into_response(),
@@ -643,6 +701,61 @@ mod tests {
         assert_eq!(Answer::decode(&answer.encode()), Some(answer));
         assert_eq!(Answer::decode(&Bytes::from_static(b"\x00")), None);
         assert_eq!(Answer::decode(&Bytes::from_static(b"\x00\xc8\x09ab")), None);
+    }
+
+    #[test]
+    fn an_answer_computed_before_a_write_does_not_outlive_its_invalidation() {
+        use medid_registry::op::{Submission, draft, sign};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node");
+        let admin = medid_did::KeyPair::generate();
+        Registry::init(&path, "test.medid.example", Some(admin.did())).unwrap();
+        let registry = Registry::open(&path).unwrap();
+        let info = NodeInfo::of(&registry, "medid.test").unwrap();
+        let cache = AnswerCache::new(100);
+        let hook = cache.clone();
+        let (sequencer, _thread) = Sequencer::start_with_hook(registry, move |keys| {
+            for did in keys.iter().filter_map(|k| k.strip_prefix("d/")) {
+                hook.invalidate_subject(did);
+            }
+        });
+        let state = AppState::new(sequencer.clone(), info, cache.clone()).unwrap();
+        let person = medid_did::KeyPair::generate();
+        let did = person.did().to_string();
+        let key = crate::CacheKey::new(&did, "http:/1.0/identifiers;result");
+
+        let response = cached(&state, &did, "http:/1.0/identifiers;result", || {
+            // The answer of the state before the write...
+            let old = Answer::json(StatusCode::OK, &json!({"registered": false}));
+            // ...and the write commits, its hook dropping the subject, before the
+            // answer enters the cache.
+            let operation = sign(
+                &draft(
+                    "did.register",
+                    json!({"did": did, "name": "P", "role": "person"}),
+                ),
+                &[&person],
+            )
+            .unwrap();
+            let submission = Submission {
+                operation,
+                restricted: Vec::new(),
+            };
+            assert!(sequencer.submit_blocking(&submission).is_ok());
+            Ok((old, Duration::from_secs(60)))
+        });
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(cache.get(&key), None, "the answer of the old state is gone");
+
+        // Without a write meanwhile, the answer stays.
+        let _ = cached(&state, &did, "http:/1.0/identifiers;result", || {
+            Ok((
+                Answer::json(StatusCode::OK, &json!({"registered": true})),
+                Duration::from_secs(60),
+            ))
+        });
+        assert!(cache.get(&key).is_some());
     }
 
     #[test]
