@@ -212,6 +212,56 @@ fn oracle_recalled_loads(history: &[Fact], sterilizer: &str) -> Vec<String> {
     recalled
 }
 
+/// Forward traces from every load, reverse traces from every patient and recalls of
+/// every sterilizer, read from `source`, give exactly what the brute-force oracle
+/// computes from `history`; a recalled item no use has reached since reads `recalled`.
+fn assert_traces_match_oracle(
+    source: &dyn trace::TraceSource,
+    node: &Node,
+    history: &[Fact],
+    config: &HistoryConfig,
+    label: &str,
+) {
+    for load in 0..config.loads {
+        let id = config.load(load);
+        let trace = trace::forward_from_load(source, &id).unwrap();
+        assert_eq!(
+            node.patients(&trace),
+            oracle_forward(history, &id),
+            "{label}, forward from {id}"
+        );
+    }
+    for patient in 0..config.patients {
+        let id = config.patient(patient);
+        let trace = trace::reverse_from_patient(source, &id).unwrap();
+        assert_eq!(
+            node.patients(&trace),
+            oracle_reverse(history, &id),
+            "{label}, reverse from {id}"
+        );
+    }
+    for sterilizer in 0..config.sterilizers {
+        let id = config.sterilizer(sterilizer);
+        let trace = trace::recall_sterilizer(source, &id).unwrap();
+        let recalled = oracle_recalled_loads(history, &id);
+        let loads: BTreeSet<String> = trace.loads.keys().cloned().collect();
+        assert_eq!(loads, recalled.iter().cloned().collect(), "{label}, {id}");
+        let mut expected = BTreeSet::new();
+        for load in &recalled {
+            expected.extend(oracle_forward(history, load));
+            assert!(trace.loads[load].recalled, "{load} is recalled");
+        }
+        assert_eq!(node.patients(&trace), expected, "{label}, recall {id}");
+        // A recalled pack that has not been used since is `recalled`.
+        for item in trace.items.values() {
+            if item.status == ItemStatus::Recalled {
+                let status = trace::item_status(source, &item.id).unwrap();
+                assert_eq!(status, ItemStatus::Recalled);
+            }
+        }
+    }
+}
+
 #[test]
 fn traces_match_brute_force_on_random_histories() {
     for seed in 1..=3 {
@@ -229,48 +279,7 @@ fn traces_match_brute_force_on_random_histories() {
         }
         let history = facts(&events);
         let index = node.registry.index().clone();
-        for load in 0..config.loads {
-            let id = config.load(load);
-            let trace = trace::forward_from_load(&index, &id).unwrap();
-            assert_eq!(
-                node.patients(&trace),
-                oracle_forward(&history, &id),
-                "seed {seed}, forward from {id}"
-            );
-        }
-        for patient in 0..config.patients {
-            let id = config.patient(patient);
-            let trace = trace::reverse_from_patient(&index, &id).unwrap();
-            assert_eq!(
-                node.patients(&trace),
-                oracle_reverse(&history, &id),
-                "seed {seed}, reverse from {id}"
-            );
-        }
-        for sterilizer in 0..config.sterilizers {
-            let id = config.sterilizer(sterilizer);
-            let trace = trace::recall_sterilizer(&index, &id).unwrap();
-            let recalled = oracle_recalled_loads(&history, &id);
-            let loads: BTreeSet<String> = trace.loads.keys().cloned().collect();
-            assert_eq!(
-                loads,
-                recalled.iter().cloned().collect(),
-                "seed {seed}, {id}"
-            );
-            let mut expected = BTreeSet::new();
-            for load in &recalled {
-                expected.extend(oracle_forward(&history, load));
-                assert!(trace.loads[load].recalled, "{load} is recalled");
-            }
-            assert_eq!(node.patients(&trace), expected, "seed {seed}, recall {id}");
-            // A recalled pack that has not been used since is `recalled`.
-            for item in trace.items.values() {
-                if item.status == ItemStatus::Recalled {
-                    let status = trace::item_status(&index, &item.id).unwrap();
-                    assert_eq!(status, ItemStatus::Recalled);
-                }
-            }
-        }
+        assert_traces_match_oracle(&index, &node, &history, &config, &format!("seed {seed}"));
         // Lots: every implanting and dispensing use of the lot, nothing else.
         for lot in 1..=3 {
             let lot_id = format!(
@@ -782,21 +791,5 @@ fn traces_through_the_mirror_match_brute_force() {
     let history = facts(&events);
     let mirror = TraceMirror::load(node.registry.index()).unwrap();
     assert!(mirror.entries() > 0);
-    for load in 0..config.loads {
-        let id = config.load(load);
-        let trace = trace::forward_from_load(&mirror, &id).unwrap();
-        assert_eq!(node.patients(&trace), oracle_forward(&history, &id), "{id}");
-    }
-    for patient in 0..config.patients {
-        let id = config.patient(patient);
-        let trace = trace::reverse_from_patient(&mirror, &id).unwrap();
-        assert_eq!(node.patients(&trace), oracle_reverse(&history, &id), "{id}");
-    }
-    for sterilizer in 0..config.sterilizers {
-        let id = config.sterilizer(sterilizer);
-        let trace = trace::recall_sterilizer(&mirror, &id).unwrap();
-        let loads: BTreeSet<String> = trace.loads.keys().cloned().collect();
-        let recalled = oracle_recalled_loads(&history, &id);
-        assert_eq!(loads, recalled.into_iter().collect(), "{id}");
-    }
+    assert_traces_match_oracle(&mirror, &node, &history, &config, "mirror");
 }
