@@ -170,7 +170,7 @@ fn main() {
         run_traces(&config, &index, traces);
         return;
     }
-    let (sequencer, thread) = Sequencer::start(registry);
+    let (sequencer, thread) = Sequencer::start(registry).unwrap();
 
     // Where the node's time goes, per event on one core: schema validation alone, then
     // the whole check (schema, profile, proof, hash ID).

@@ -79,7 +79,7 @@ fn ingest(writers: usize, ops: usize) {
     let controller = KeyPair::generate();
     let registry = node(dir.path(), &controller);
     let submissions = operations(&controller, ops, "W");
-    let (sequencer, thread) = Sequencer::start(registry);
+    let (sequencer, thread) = Sequencer::start(registry).unwrap();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = submissions

@@ -158,7 +158,8 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
             eprintln!("the trace timelines stopped following the index, traces read it: {e}");
         }
         invalidate(&hook_cache, changed);
-    });
+    })
+    .context("cannot start the sequencer thread")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

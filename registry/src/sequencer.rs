@@ -97,18 +97,20 @@ impl SequencerThread {
 }
 
 impl Sequencer {
-    /// Starts the sequencer thread.
-    pub fn start(registry: Registry) -> (Self, SequencerThread) {
+    /// Starts the sequencer thread; fails only when the OS cannot start a thread.
+    pub fn start(registry: Registry) -> std::io::Result<(Self, SequencerThread)> {
         Self::start_with_hook(registry, |_| {})
     }
 
     /// Starts the sequencer thread; after each durable commit, before any writer is
     /// answered, `on_commit` gets the index keys the commit changed (`i/<identifier>`,
-    /// `p/<prefix>`, `d/<did>`, …), so that caches drop what they say.
+    /// `p/<prefix>`, `d/<did>`, …), so that caches drop what they say. Fails only when
+    /// the OS cannot start the sequencer thread (the registry is then dropped, which
+    /// syncs it).
     pub fn start_with_hook(
         registry: Registry,
         on_commit: impl Fn(&[String]) + Send + 'static,
-    ) -> (Self, SequencerThread) {
+    ) -> std::io::Result<(Self, SequencerThread)> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let (checks, pending) = mpsc::channel::<Check>();
         let pending = Arc::new(Mutex::new(pending));
@@ -130,18 +132,15 @@ impl Sequencer {
             .spawn({
                 let checking = Arc::clone(&checking);
                 move || run(registry, jobs, &checking, on_commit)
-            });
-        // Spawning a thread fails only when the OS is out of resources.
-        #[allow(clippy::expect_used)]
-        let thread = thread.expect("cannot start the sequencer thread");
-        (
+            })?;
+        Ok((
             Self {
                 checks,
                 checking,
                 index,
             },
             SequencerThread { thread },
-        )
+        ))
     }
 
     /// The index, for reads.

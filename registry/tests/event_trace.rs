@@ -720,7 +720,8 @@ fn the_trace_mirror_answers_as_the_index_and_follows_commits() {
     let (sequencer, thread) =
         medid_registry::Sequencer::start_with_hook(registry, move |changed| {
             hook.apply(changed).unwrap();
-        });
+        })
+        .unwrap();
     for chunk in submissions.chunks(97).chain(late_records.chunks(5)) {
         let answers: Vec<_> = chunk.iter().map(|s| sequencer.submit(s)).collect();
         for answer in answers {

@@ -497,7 +497,7 @@ fn concurrent_writers_share_commits_and_lose_nothing() {
         registry,
         ..
     } = node;
-    let (sequencer, thread) = medid_registry::Sequencer::start(registry);
+    let (sequencer, thread) = medid_registry::Sequencer::start(registry).unwrap();
     let receipts: Vec<Receipt> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..16)
             .map(|w| {

@@ -719,7 +719,8 @@ mod tests {
             for did in keys.iter().filter_map(|k| k.strip_prefix("d/")) {
                 hook.invalidate_subject(did);
             }
-        });
+        })
+        .unwrap();
         let state = AppState::new(sequencer.clone(), info, cache.clone()).unwrap();
         let person = medid_did::KeyPair::generate();
         let did = person.did().to_string();

@@ -108,7 +108,7 @@ impl Node {
         let info = NodeInfo::of(&registry, "medid.test").unwrap();
         let hook = cache.clone();
         let (sequencer, _thread) =
-            Sequencer::start_with_hook(registry, move |keys| invalidate(&hook, keys));
+            Sequencer::start_with_hook(registry, move |keys| invalidate(&hook, keys)).unwrap();
         let state = AppState::new(sequencer, info.clone(), cache.clone()).unwrap();
         Self {
             _dir: dir,
