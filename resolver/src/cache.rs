@@ -7,6 +7,7 @@
 //! receipt, and moka does not return an entry after a matching invalidation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -58,6 +59,8 @@ impl Expiry<CacheKey, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct AnswerCache {
     entries: Option<Cache<CacheKey, Entry>>,
+    /// Moves at every invalidation: an answer computed across one is not kept.
+    generation: Arc<AtomicU64>,
 }
 
 impl AnswerCache {
@@ -71,12 +74,16 @@ impl AnswerCache {
                     .support_invalidation_closures()
                     .build(),
             ),
+            generation: Arc::default(),
         }
     }
 
     /// A cache that holds nothing (every lookup computes its answer).
     pub fn disabled() -> Self {
-        Self { entries: None }
+        Self {
+            entries: None,
+            generation: Arc::default(),
+        }
     }
 
     /// The cached answer for `key`, if any and not expired.
@@ -101,6 +108,10 @@ impl AnswerCache {
     }
 
     /// The answer for `key`, computed by `compute` (answer and TTL) when not cached.
+    /// A write may invalidate the subject while its answer is computed, before the
+    /// answer enters the cache: an answer computed across an invalidation is dropped
+    /// again after its insert, so that the old state's answer does not outlive the
+    /// write.
     pub fn get_or_compute<E>(
         &self,
         key: CacheKey,
@@ -109,13 +120,20 @@ impl AnswerCache {
         if let Some(bytes) = self.get(&key) {
             return Ok(bytes);
         }
+        let before = self.generation.load(Ordering::SeqCst);
         let (bytes, ttl) = compute()?;
-        self.insert(key, bytes.clone(), ttl);
+        self.insert(key.clone(), bytes.clone(), ttl);
+        if self.generation.load(Ordering::SeqCst) != before
+            && let Some(entries) = &self.entries
+        {
+            entries.invalidate(&key);
+        }
         Ok(bytes)
     }
 
     /// Drops every answer about `subject`.
     pub fn invalidate_subject(&self, subject: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(entries) = &self.entries {
             let subject: Arc<str> = subject.into();
             // Registering the predicate cannot fail: the cache supports closures.
@@ -125,6 +143,7 @@ impl AnswerCache {
 
     /// Drops every answer (a change whose reach is wide, such as a delegation).
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }

@@ -143,8 +143,8 @@
 //! filtered (sorted, deduplicated, types lower-cased), or `http:/1.0/identifiers;<representation>`
 //! (`result`, `did+json`, `did+ld+json`). Handle answers live for the smallest `ttl` of
 //! their values, DID answers for [`DID_TTL`], negative answers for [`NEGATIVE_TTL`].
-//! An answer whose computation overlapped a commit (the index's serial moved between
-//! the start of the computation and the insert) is dropped again after its insert.
+//! An answer whose computation overlapped a commit's invalidation is dropped again
+//! after its insert.
 //! When the state reads an [`IndexMirror`](crate::IndexMirror)
 //! ([`AppState::set_mirror`], as `medid serve` does), `/api/handles` answers are computed
 //! from memory on every request instead: that costs less than caching them.
@@ -566,10 +566,8 @@ impl Answer {
 
 /// An answer from the cache, or computed (and cached for the TTL it comes with).
 ///
-/// A write that commits while the answer is computed may invalidate its subject before
-/// the answer enters the cache; the index's serial (the ledger size it reflects) is read
-/// before computing and again after the insert, and if it moved, the subject is
-/// dropped again, so that the answer of the old state does not outlive the write.
+/// An answer computed across an invalidation (a write committing meanwhile) is not
+/// kept ([`AnswerCache::get_or_compute`](crate::AnswerCache::get_or_compute)).
 fn cached(
     state: &AppState,
     subject: &str,
@@ -577,21 +575,9 @@ fn cached(
     compute: impl FnOnce() -> Result<(Answer, Duration), ApiError>,
 ) -> Response {
     let key = crate::cache::CacheKey::new(subject, variant);
-    let cache = &state.inner.cache;
-    let encoded = match cache.get(&key) {
-        Some(bytes) => Ok(bytes),
-        None => {
-            let before = state.index().applied().ok();
-            compute().map(|(answer, ttl)| {
-                let bytes = answer.encode();
-                cache.insert(key, bytes.clone(), ttl);
-                if before.is_none() || state.index().applied().ok() != before {
-                    cache.invalidate_subject(subject);
-                }
-                bytes
-            })
-        }
-    };
+    let encoded = state.inner.cache.get_or_compute(key, || {
+        compute().map(|(answer, ttl)| (answer.encode(), ttl))
+    });
     match encoded.map(|bytes| Answer::decode(&bytes)) {
         Ok(Some(answer)) => answer.into_response(),
         Ok(None) => ApiError::internal("a cached answer could not be decoded").into_response(),
