@@ -9,8 +9,9 @@
 #   mem   resident memory of `medid serve` holding all the identifiers (it reads its
 #         index into memory at start: with 1M identifiers that takes a few seconds)
 #
-# Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s,
-# MEDID=path of a built binary to measure instead of building one)
+# Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s per
+# measurement, ROUNDS=3 alternating HTTP rounds, MEDID=path of a built binary to
+# measure instead of building one)
 # Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,10 @@ cd "$(dirname "$0")/.."
 N=${N:-1000000}
 DURATION=${DURATION:-20}
 WORK=${WORK:-/tmp/medid-load-$N}
+# Answers medid's cache holds: enough for every identifier's DNS and HTTP answers, as
+# nginx's page cache and NSD's memory hold every record.
+CACHE=${CACHE:-$((2 * N + 100000))}
+ROUNDS=${ROUNDS:-3}
 what=${1:-all}
 # MEDID: the medid binary to measure (default: a release build of this tree, made here,
 # under CARGO_TARGET_DIR when set).
@@ -62,7 +67,7 @@ serve_medid() {
   # UDP_SOCKETS / UDP_THREADS: medid's --udp-sockets / --udp-threads (default: one
   # socket per core, one thread each; with 1M names 1 socket x 2 threads was slower).
   $MEDID --data "$WORK/node" serve --zone "$ZONE" --dns "$DNS_MEDID" --http "$HTTP_MEDID" --rate-limit 0 \
-    --udp-sockets "${UDP_SOCKETS:-0}" --udp-threads "${UDP_THREADS:-1}" > "$WORK/serve.log" 2>&1 &
+    --cache-size "$CACHE" --udp-sockets "${UDP_SOCKETS:-0}" --udp-threads "${UDP_THREADS:-1}" > "$WORK/serve.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1200); do grep -q '^http ' "$WORK/serve.log" && return; sleep 0.1; done
   echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1
@@ -167,23 +172,54 @@ request = function()
   return wrk.format("GET", string.format("/api/handles/86.1000.23/dev-%07d", math.random(0, $N - 1)))
 end
 LUA
+  # The warm-up pass: every identifier once, in order (wrk's two threads take every
+  # other one), so that each server has answered each record before it is measured.
+  cat > "$WORK/every.lua" <<LUA
+local threads = 0
+function setup(thread)
+  thread:set("next_id", threads)
+  threads = threads + 1
+end
+request = function()
+  local id = next_id % $N
+  next_id = next_id + 2
+  return wrk.format("GET", string.format("/api/handles/86.1000.23/dev-%07d", id))
+end
+LUA
   sleep 1
   for target in nginx:$HTTP_NGINX medid:$HTTP_MEDID; do
     name=${target%%:*}; addr=${target#*:}
-    wrk -t2 -c64 -d"${DURATION}s" -s "$WORK/random.lua" "http://$addr" > "$WORK/wrk-$name.txt" 2>&1
+    # Long enough for one pass at 40,000 req/s; what it reached is reported.
+    wrk -t2 -c64 -d"$((N / 40000 + 5))s" -s "$WORK/every.lua" "http://$addr" > "$WORK/warm-$name.txt" 2>&1
+    echo "http $name first pass (every identifier, answered for the first time): $(grep -oE '^ *[0-9]+ requests' "$WORK/warm-$name.txt" | grep -oE '[0-9]+') requests for $N identifiers, $(grep -oE 'Requests/sec: *[0-9.]+' "$WORK/warm-$name.txt" | grep -oE '[0-9.]+$') req/s"
   done
-  python3 - "$WORK" <<'PY'
+  # The measurement: ROUNDS rounds of DURATION seconds each, nginx then medid in every
+  # round, so that a change of the machine's speed during the run (this virtual
+  # machine's varies by ±15%) falls on both servers alike.
+  for round in $(seq "$ROUNDS"); do
+    for target in nginx:$HTTP_NGINX medid:$HTTP_MEDID; do
+      name=${target%%:*}; addr=${target#*:}
+      wrk -t2 -c64 -d"${DURATION}s" -s "$WORK/random.lua" "http://$addr" > "$WORK/wrk-$name-$round.txt" 2>&1
+    done
+  done
+  python3 - "$WORK" "$ROUNDS" <<'PY'
 import re, sys
-work = sys.argv[1]
-res = {}
-for name in ("nginx", "medid"):
-    text = open(f"{work}/wrk-{name}.txt").read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    lat = re.search(r"Latency\s+(\S+)", text).group(1)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    res[name] = rps
-    print(f"http {name:5}  {rps:10.0f} req/s  mean latency {lat}  non-2xx {non2xx.group(1) if non2xx else 0}")
-print(f"http medid / nginx = {res['medid'] / res['nginx']:.2f}")
+work, rounds = sys.argv[1], int(sys.argv[2])
+total = {"nginx": 0, "medid": 0}
+for r in range(1, rounds + 1):
+    line = []
+    rps = {}
+    for name in ("nginx", "medid"):
+        text = open(f"{work}/wrk-{name}-{r}.txt").read()
+        rps[name] = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+        lat = re.search(r"Latency\s+(\S+)", text).group(1)
+        non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+        total[name] += rps[name]
+        line.append(f"{name} {rps[name]:7.0f} req/s (mean latency {lat}, non-2xx {non2xx.group(1) if non2xx else 0})")
+    print(f"http round {r}: " + ", ".join(line) + f", ratio {rps['medid'] / rps['nginx']:.2f}")
+print(f"http nginx  {total['nginx'] / rounds:10.0f} req/s (mean of {rounds} rounds)")
+print(f"http medid  {total['medid'] / rounds:10.0f} req/s (mean of {rounds} rounds)")
+print(f"http medid / nginx = {total['medid'] / total['nginx']:.2f}")
 PY
 }
 

@@ -322,3 +322,120 @@ fn answers_follow_writes_deletions_and_restarts() {
         "serial 5 after five writes: {soa}"
     );
 }
+
+/// The `STATUS` value of `id` over HTTP (`None`: the answer has none).
+fn http_status(dir: &std::path::Path, node: &Node, id: &str) -> Option<String> {
+    let (code, text) = resolve_http(dir, node, id);
+    assert_eq!(code, Some(0), "{text}");
+    let record: Value = serde_json::from_str(&text).unwrap();
+    record["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["type"] == "STATUS")
+        .map(|v| v["data"]["value"].as_str().unwrap().to_owned())
+}
+
+/// Captures `events` (an EPCIS event list) through the node, signed by `key`.
+fn capture(dir: &std::path::Path, node: &Node, key: &str, events: Value) {
+    std::fs::write(dir.join("events.json"), events.to_string()).unwrap();
+    ok(
+        dir,
+        &[
+            "capture",
+            "events.json",
+            "--key",
+            key,
+            "--server",
+            &node.http,
+        ],
+    );
+}
+
+#[test]
+fn cached_answers_follow_the_events_that_change_an_items_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let node = Node::start(dir);
+    let maker = ok(dir, &["did", "new", "--out", "maker.key"])
+        .trim()
+        .to_owned();
+    create_prefix(dir, &node, &maker);
+    ok(
+        dir,
+        &[
+            "register",
+            "86.1000.23/pkg-1",
+            "--value",
+            "DESC=instrument pack",
+            "--key",
+            "maker.key",
+            "--server",
+            &node.http,
+        ],
+    );
+    ok(dir, &["did", "new", "--out", "cssd.key"]);
+    ok(
+        dir,
+        &[
+            "did",
+            "register",
+            "--name",
+            "CSSD",
+            "--role",
+            "sterilization-center",
+            "--key",
+            "cssd.key",
+            "--server",
+            &node.http,
+        ],
+    );
+    let pack_name = "pkg-1.23.1000.86.hdl.medid.test";
+    // Each answer is asked before the event that changes it, so that it is cached.
+    assert_eq!(http_status(dir, &node, "86.1000.23/pkg-1"), None);
+    let txt = dig(&node, pack_name, "TXT");
+    assert!(
+        txt.contains("status: NOERROR") && !txt.contains("STATUS"),
+        "{txt}"
+    );
+
+    // Loaded into a sterilizer: an event naming the pack.
+    capture(
+        dir,
+        &node,
+        "cssd.key",
+        serde_json::json!([{
+            "type": "AggregationEvent", "eventTime": "2026-03-01T10:00:00Z",
+            "eventTimeZoneOffset": "+00:00", "parentID": "86.1000.23/LOAD-1",
+            "childEPCs": ["86.1000.23/pkg-1"], "action": "ADD",
+            "bizStep": "urn:medid:bizstep:sterilizing", "medid:sterilizer": "86.1000.23/ST-1"
+        }]),
+    );
+    assert_eq!(
+        http_status(dir, &node, "86.1000.23/pkg-1").as_deref(),
+        Some("sterile")
+    );
+    let txt = dig(&node, pack_name, "TXT");
+    assert!(txt.contains("STATUS sterile"), "{txt}");
+
+    // The load's biological indicator fails: an event that names the load, not the
+    // pack, recalls it.
+    capture(
+        dir,
+        &node,
+        "cssd.key",
+        serde_json::json!([{
+            "type": "ObjectEvent", "eventTime": "2026-03-01T11:00:00Z",
+            "eventTimeZoneOffset": "+00:00", "epcList": ["86.1000.23/LOAD-1"],
+            "action": "OBSERVE", "bizStep": "urn:medid:bizstep:sterilizing",
+            "medid:sterilizer": "86.1000.23/ST-1",
+            "medid:chemicalIndicator": "pass", "medid:biologicalIndicator": "fail"
+        }]),
+    );
+    assert_eq!(
+        http_status(dir, &node, "86.1000.23/pkg-1").as_deref(),
+        Some("recalled")
+    );
+    let txt = dig(&node, pack_name, "TXT");
+    assert!(txt.contains("STATUS recalled"), "{txt}");
+}

@@ -85,7 +85,10 @@ impl Filters {
     }
 
     /// The cache variant: `http:/api/handles`, then the filters as a query.
-    fn variant(&self) -> String {
+    fn variant(&self) -> Cow<'static, str> {
+        if self.types.is_empty() && self.indexes.is_empty() {
+            return Cow::Borrowed("http:/api/handles");
+        }
         let mut query = form_urlencoded::Serializer::new(String::new());
         for index in &self.indexes {
             query.append_pair("index", &index.to_string());
@@ -93,12 +96,7 @@ impl Filters {
         for kind in &self.types {
             query.append_pair("type", kind);
         }
-        let query = query.finish();
-        if query.is_empty() {
-            "http:/api/handles".to_owned()
-        } else {
-            format!("http:/api/handles?{query}")
-        }
+        Cow::Owned(format!("http:/api/handles?{}", query.finish()))
     }
 }
 
@@ -149,11 +147,6 @@ pub(super) async fn resolve(State(state): State<AppState>, request: Request) -> 
         }
     };
     match signers(method, uri, headers) {
-        // From the in-memory mirror, an answer costs less to compute than to cache.
-        None if state.has_mirror() => match answer(&state, &id, &filters, &[]) {
-            Ok(a) => a.answer.into_response(),
-            Err(e) => e.into_response(),
-        },
         None => cached(&state, &id.to_string(), &filters.variant(), || {
             answer(&state, &id, &filters, &[]).map(|a| (a.answer, a.ttl))
         }),

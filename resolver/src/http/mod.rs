@@ -144,10 +144,9 @@
 //! (`result`, `did+json`, `did+ld+json`). Handle answers live for the smallest `ttl` of
 //! their values, DID answers for [`DID_TTL`], negative answers for [`NEGATIVE_TTL`].
 //! An answer whose computation overlapped a commit's invalidation is dropped again
-//! after its insert.
-//! When the state reads an [`IndexMirror`](crate::IndexMirror)
-//! ([`AppState::set_mirror`], as `medid serve` does), `/api/handles` answers are computed
-//! from memory on every request instead: that costs less than caching them.
+//! after its insert. A miss is computed from the [`IndexMirror`](crate::IndexMirror)
+//! when the state reads one ([`AppState::set_mirror`], as `medid serve` does), else
+//! from the index.
 
 mod did;
 mod digital_link;
@@ -180,7 +179,6 @@ use medid_registry::event::trace::TraceSource;
 use medid_registry::log::{FsTileStore, LogError, LogReader, verifier_key};
 use medid_registry::{NodeConfig, Registry, Sequencer};
 use serde_json::json;
-use tower_http::trace::TraceLayer;
 
 use crate::cache::AnswerCache;
 use error::ApiError;
@@ -343,11 +341,6 @@ impl AppState {
         text
     }
 
-    /// Whether identifier answers read an in-memory mirror.
-    fn has_mirror(&self) -> bool {
-        self.inner.mirror.get().is_some()
-    }
-
     /// What identifier answers read: the mirror when set, else the index.
     fn reads(&self) -> &dyn crate::RecordReads {
         match self.inner.mirror.get() {
@@ -388,7 +381,6 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(limits))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
