@@ -10,7 +10,7 @@
 #         index into memory at start: with 1M identifiers that takes a few seconds)
 #
 # Usage: benches/load.sh [dns|http|all]   (N=1000000 identifiers, DURATION=20 s per
-# measurement, ROUNDS=3 alternating HTTP rounds, MEDID=path of a built binary to
+# measurement, ROUNDS=3 alternating rounds, MEDID=path of a built binary to
 # measure instead of building one)
 # Needs: dnsperf, nsd, wrk, nginx-light (Debian packages). Loopback only.
 set -euo pipefail
@@ -109,22 +109,36 @@ CONF
   pids+=($!)
   serve_medid
   for _ in $(seq 600); do dig +short +time=1 +tries=1 -p "${DNS_NSD#*:}" @"${DNS_NSD%:*}" "$ZONE" SOA > /dev/null 2>&1 && break; sleep 0.5; done
+  # The same warm-up for both (one pass of the query file), then ROUNDS alternating
+  # rounds of DURATION seconds, NSD then medid in each, as for HTTP below.
   for target in nsd:$DNS_NSD medid:$DNS_MEDID; do
     name=${target%%:*}; addr=${target#*:}
-    dnsperf -s "${addr%:*}" -p "${addr#*:}" -d "$WORK/queries.txt" -c 16 -q 200 -l "$DURATION" > "$WORK/dnsperf-$name.txt" 2>&1
+    dnsperf -s "${addr%:*}" -p "${addr#*:}" -d "$WORK/queries.txt" -c 16 -q 200 -n 1 > "$WORK/dnsperf-warm-$name.txt" 2>&1
   done
-  python3 - "$WORK" <<'PY'
+  for round in $(seq "$ROUNDS"); do
+    for target in nsd:$DNS_NSD medid:$DNS_MEDID; do
+      name=${target%%:*}; addr=${target#*:}
+      dnsperf -s "${addr%:*}" -p "${addr#*:}" -d "$WORK/queries.txt" -c 16 -q 200 -l "$DURATION" > "$WORK/dnsperf-$name-$round.txt" 2>&1
+    done
+  done
+  python3 - "$WORK" "$ROUNDS" <<'PY'
 import re, sys
-work = sys.argv[1]
-res = {}
-for name in ("nsd", "medid"):
-    text = open(f"{work}/dnsperf-{name}.txt").read()
-    qps = float(re.search(r"Queries per second:\s+([\d.]+)", text).group(1))
-    lost = re.search(r"Queries lost:\s+(\d+)", text).group(1)
-    codes = re.search(r"Response codes:\s+(.*)", text).group(1)
-    res[name] = qps
-    print(f"dns  {name:5}  {qps:10.0f} QPS  lost {lost}  ({codes})")
-print(f"dns  medid / nsd = {res['medid'] / res['nsd']:.2f}")
+work, rounds = sys.argv[1], int(sys.argv[2])
+total = {"nsd": 0, "medid": 0}
+for r in range(1, rounds + 1):
+    line = []
+    qps = {}
+    for name in ("nsd", "medid"):
+        text = open(f"{work}/dnsperf-{name}-{r}.txt").read()
+        qps[name] = float(re.search(r"Queries per second:\s+([\d.]+)", text).group(1))
+        lost = re.search(r"Queries lost:\s+(\d+)", text).group(1)
+        codes = re.search(r"Response codes:\s+(.*)", text).group(1)
+        total[name] += qps[name]
+        line.append(f"{name} {qps[name]:7.0f} QPS (lost {lost}; {codes})")
+    print(f"dns  round {r}: " + ", ".join(line) + f", ratio {qps['medid'] / qps['nsd']:.2f}")
+print(f"dns  nsd    {total['nsd'] / rounds:10.0f} QPS (mean of {rounds} rounds)")
+print(f"dns  medid  {total['medid'] / rounds:10.0f} QPS (mean of {rounds} rounds)")
+print(f"dns  medid / nsd = {total['medid'] / total['nsd']:.2f}")
 PY
 }
 
