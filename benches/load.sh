@@ -73,6 +73,37 @@ serve_medid() {
   echo "medid serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1
 }
 
+# Prints each round's figures of the reference ($2) and medid ($3) and the ratio of
+# their means, from the dnsperf ($1 = dns) or wrk ($1 = http) outputs of the rounds.
+rounds() {
+  python3 - "$WORK" "$ROUNDS" "$@" <<'PY'
+import re, sys
+work, rounds, kind, ref, medid = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
+if kind == "dns":
+    unit, rate = "QPS", r"Queries per second:\s+([\d.]+)"
+    detail = lambda t: "lost " + re.search(r"Queries lost:\s+(\d+)", t).group(1) + "; " + re.search(r"Response codes:\s+(.*)", t).group(1)
+    path = lambda name, r: f"{work}/dnsperf-{name}-{r}.txt"
+else:
+    unit, rate = "req/s", r"Requests/sec:\s+([\d.]+)"
+    def detail(t):
+        non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+        return "mean latency " + re.search(r"Latency\s+(\S+)", t).group(1) + ", non-2xx " + (non2xx.group(1) if non2xx else "0")
+    path = lambda name, r: f"{work}/wrk-{name}-{r}.txt"
+total = {ref: 0.0, medid: 0.0}
+for r in range(1, rounds + 1):
+    got, line = {}, []
+    for name in (ref, medid):
+        text = open(path(name, r)).read()
+        got[name] = float(re.search(rate, text).group(1))
+        total[name] += got[name]
+        line.append(f"{name} {got[name]:7.0f} {unit} ({detail(text)})")
+    print(f"{kind:4} round {r}: " + ", ".join(line) + f", ratio {got[medid] / got[ref]:.2f}")
+for name in (ref, medid):
+    print(f"{kind:4} {name:6} {total[name] / rounds:10.0f} {unit} (mean of {rounds} rounds)")
+print(f"{kind:4} medid / {ref} = {total[medid] / total[ref]:.2f}")
+PY
+}
+
 dns() {
   # Queries: 90% names of registered identifiers, 10% names that do not exist.
   python3 - "$N" "$ZONE" > "$WORK/queries.txt" <<'PY'
@@ -121,25 +152,7 @@ CONF
       dnsperf -s "${addr%:*}" -p "${addr#*:}" -d "$WORK/queries.txt" -c 16 -q 200 -l "$DURATION" > "$WORK/dnsperf-$name-$round.txt" 2>&1
     done
   done
-  python3 - "$WORK" "$ROUNDS" <<'PY'
-import re, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
-total = {"nsd": 0, "medid": 0}
-for r in range(1, rounds + 1):
-    line = []
-    qps = {}
-    for name in ("nsd", "medid"):
-        text = open(f"{work}/dnsperf-{name}-{r}.txt").read()
-        qps[name] = float(re.search(r"Queries per second:\s+([\d.]+)", text).group(1))
-        lost = re.search(r"Queries lost:\s+(\d+)", text).group(1)
-        codes = re.search(r"Response codes:\s+(.*)", text).group(1)
-        total[name] += qps[name]
-        line.append(f"{name} {qps[name]:7.0f} QPS (lost {lost}; {codes})")
-    print(f"dns  round {r}: " + ", ".join(line) + f", ratio {qps['medid'] / qps['nsd']:.2f}")
-print(f"dns  nsd    {total['nsd'] / rounds:10.0f} QPS (mean of {rounds} rounds)")
-print(f"dns  medid  {total['medid'] / rounds:10.0f} QPS (mean of {rounds} rounds)")
-print(f"dns  medid / nsd = {total['medid'] / total['nsd']:.2f}")
-PY
+  rounds dns nsd medid
 }
 
 http() {
@@ -216,25 +229,7 @@ LUA
       wrk -t2 -c64 -d"${DURATION}s" -s "$WORK/random.lua" "http://$addr" > "$WORK/wrk-$name-$round.txt" 2>&1
     done
   done
-  python3 - "$WORK" "$ROUNDS" <<'PY'
-import re, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
-total = {"nginx": 0, "medid": 0}
-for r in range(1, rounds + 1):
-    line = []
-    rps = {}
-    for name in ("nginx", "medid"):
-        text = open(f"{work}/wrk-{name}-{r}.txt").read()
-        rps[name] = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-        lat = re.search(r"Latency\s+(\S+)", text).group(1)
-        non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-        total[name] += rps[name]
-        line.append(f"{name} {rps[name]:7.0f} req/s (mean latency {lat}, non-2xx {non2xx.group(1) if non2xx else 0})")
-    print(f"http round {r}: " + ", ".join(line) + f", ratio {rps['medid'] / rps['nginx']:.2f}")
-print(f"http nginx  {total['nginx'] / rounds:10.0f} req/s (mean of {rounds} rounds)")
-print(f"http medid  {total['medid'] / rounds:10.0f} req/s (mean of {rounds} rounds)")
-print(f"http medid / nginx = {total['medid'] / total['nginx']:.2f}")
-PY
+  rounds http nginx medid
 }
 
 mem() {

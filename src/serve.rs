@@ -90,35 +90,6 @@ fn open_or_create(data: &DataDir, zone: Option<&str>) -> anyhow::Result<Registry
     Ok(Registry::open(&data.path)?)
 }
 
-/// Drops the cached answers a commit made stale, given the index keys it changed.
-fn invalidate(cache: &AnswerCache, changed: &[String]) {
-    // A prefix changes who answers for everything under it (HTTP "not responsible").
-    if changed.iter().any(|k| k.starts_with("p/")) {
-        cache.invalidate_all();
-        return;
-    }
-    // A cycle result or a lot recall can change the STATUS of every item of its
-    // loads or lot; other events change the STATUS of the items they name.
-    if changed
-        .iter()
-        .any(|k| k.starts_with("es/") || k.starts_with("el/"))
-    {
-        cache.invalidate_all();
-        return;
-    }
-    for key in changed.iter().filter_map(|k| k.strip_prefix("ee/")) {
-        cache.invalidate_subject(key.split('\0').next().unwrap_or_default());
-    }
-    // Identifiers (HTTP and DNS answers) and DNS names that appeared or went.
-    for subject in medid_resolver::dns::invalidation_subjects(changed.iter().map(String::as_str)) {
-        cache.invalidate_subject(&subject);
-    }
-    // DID resolution answers.
-    for did in changed.iter().filter_map(|k| k.strip_prefix("d/")) {
-        cache.invalidate_subject(did);
-    }
-}
-
 pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     if args.proxy {
         return serve_proxy(&args);
@@ -157,7 +128,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         if let Err(e) = hook_traces.apply(changed) {
             eprintln!("the trace timelines stopped following the index, traces read it: {e}");
         }
-        invalidate(&hook_cache, changed);
+        hook_cache.invalidate_changed(changed);
     })
     .context("cannot start the sequencer thread")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

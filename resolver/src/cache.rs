@@ -131,6 +131,36 @@ impl AnswerCache {
         Ok(bytes)
     }
 
+    /// Drops the answers a commit made stale, given the index keys it changed (what the
+    /// sequencer's commit hook gets).
+    pub fn invalidate_changed(&self, changed: &[String]) {
+        // A prefix changes who answers for everything under it (HTTP "not responsible").
+        if changed.iter().any(|k| k.starts_with("p/")) {
+            self.invalidate_all();
+            return;
+        }
+        // A cycle result or a lot recall can change the STATUS of every item of its
+        // loads or lot; other events change the STATUS of the items they name.
+        if changed
+            .iter()
+            .any(|k| k.starts_with("es/") || k.starts_with("el/"))
+        {
+            self.invalidate_all();
+            return;
+        }
+        for key in changed.iter().filter_map(|k| k.strip_prefix("ee/")) {
+            self.invalidate_subject(key.split('\0').next().unwrap_or_default());
+        }
+        // Identifiers (HTTP and DNS answers) and DNS names that appeared or went.
+        for subject in crate::dns::invalidation_subjects(changed.iter().map(String::as_str)) {
+            self.invalidate_subject(&subject);
+        }
+        // DID resolution answers.
+        for did in changed.iter().filter_map(|k| k.strip_prefix("d/")) {
+            self.invalidate_subject(did);
+        }
+    }
+
     /// Drops every answer about `subject`.
     pub fn invalidate_subject(&self, subject: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);

@@ -22,21 +22,6 @@ use tower::ServiceExt as _;
 /// The `Host` the tests address the node by.
 pub(crate) const HOST: &str = "node.test";
 
-/// Drops the cached answers about what a commit changed, as the node does.
-pub(crate) fn invalidate(cache: &AnswerCache, keys: &[String]) {
-    for key in keys {
-        if let Some(id) = key.strip_prefix("i/") {
-            cache.invalidate_subject(id);
-        } else if let Some(did) = key.strip_prefix("d/") {
-            cache.invalidate_subject(did);
-        } else if key.starts_with("p/") || key.starts_with("es/") || key.starts_with("el/") {
-            cache.invalidate_all();
-        } else if let Some(rest) = key.strip_prefix("ee/") {
-            cache.invalidate_subject(rest.split('\0').next().unwrap_or_default());
-        }
-    }
-}
-
 /// A node, its admin key, its cache and its HTTP app.
 pub(crate) struct Node {
     _dir: tempfile::TempDir,
@@ -108,7 +93,8 @@ impl Node {
         let info = NodeInfo::of(&registry, "medid.test").unwrap();
         let hook = cache.clone();
         let (sequencer, _thread) =
-            Sequencer::start_with_hook(registry, move |keys| invalidate(&hook, keys)).unwrap();
+            Sequencer::start_with_hook(registry, move |keys| hook.invalidate_changed(keys))
+                .unwrap();
         let state = AppState::new(sequencer, info.clone(), cache.clone()).unwrap();
         Self {
             _dir: dir,
