@@ -1,5 +1,6 @@
 //! Durable signed-operation ingest through the sequencer (group commit), with 1, 8 and
-//! 64 concurrent writers: operations per second and receipt latency p50/p99. Then
+//! 64 concurrent writers: operations per second, receipt latency p50/p99 and the
+//! process's CPU time per operation (every thread: checkers, sequencer, sled, kernel). Then
 //! `reindex` speed and disk bytes per registered identifier (ledger and sled apart,
 //! with sled's space amplification measured against the bytes it holds).
 //!
@@ -74,6 +75,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// CPU time the whole process has used (user and system, every thread), from
+/// `/proc/self/stat` (clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 fn ingest(writers: usize, ops: usize) {
     let dir = tempfile::tempdir().unwrap();
     let controller = KeyPair::generate();
@@ -81,6 +96,7 @@ fn ingest(writers: usize, ops: usize) {
     let submissions = operations(&controller, ops, "W");
     let (sequencer, thread) = Sequencer::start(registry).unwrap();
     let started = Instant::now();
+    let cpu = process_cpu();
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = submissions
             .chunks(ops.div_ceil(writers))
@@ -104,15 +120,17 @@ fn ingest(writers: usize, ops: usize) {
             .collect()
     });
     let elapsed = started.elapsed();
+    let cpu = process_cpu() - cpu;
     drop(sequencer);
     let registry = thread.join().unwrap();
     assert_eq!(registry.log().size(), ops as u64 + 1);
     latencies.sort_unstable();
     println!(
-        "| {writers:>2} writers | {ops} | {:>8.0} ops/s | p50 {:>7.2} ms | p99 {:>7.2} ms |",
+        "| {writers:>2} writers | {ops} | {:>8.0} ops/s | p50 {:>7.2} ms | p99 {:>7.2} ms | {:>5.0} µs |",
         ops as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e6 / ops as f64,
     );
 }
 
@@ -175,14 +193,22 @@ fn prepare_cost() {
     }
     let prepare = started.elapsed().as_secs_f64() / submissions.len() as f64;
     let started = Instant::now();
+    for batch in submissions.chunks(medid_registry::CHECK_BATCH) {
+        let checked = medid_registry::Prepared::all(batch, now, 300);
+        assert!(checked.iter().all(Result::is_ok));
+    }
+    let batched = started.elapsed().as_secs_f64() / submissions.len() as f64;
+    let started = Instant::now();
     for s in &submissions {
         medid_did::verify_proofs(&s.operation).unwrap();
     }
     let verify = started.elapsed().as_secs_f64() / submissions.len() as f64;
     println!(
-        "checking one operation (schema, JCS, signature, payloads): {:.1} µs, of which the Data Integrity proof {:.1} µs",
+        "checking one operation (schema, JCS, signature, payloads): {:.1} µs, of which the Data Integrity proof {:.1} µs; {:.1} µs each in batches of {}",
         prepare * 1e6,
-        verify * 1e6
+        verify * 1e6,
+        batched * 1e6,
+        medid_registry::CHECK_BATCH,
     );
 }
 
@@ -192,7 +218,9 @@ fn main() {
     }
     prepare_cost();
     let ops = env("MEDID_BENCH_OPS", 20_000);
-    println!("| writers | operations | throughput | receipt latency | |");
+    println!(
+        "| writers | operations | throughput | receipt latency | | process CPU per operation |"
+    );
     let writers_list: Vec<usize> = std::env::var("MEDID_BENCH_WRITERS")
         .ok()
         .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())

@@ -13,9 +13,10 @@ use clap::Args;
 use medid_did::{DidKey, KeyPair};
 use medid_registry::id::Identifier;
 use medid_registry::op::{
-    InputValue, OpError, ReadPermission, RestrictedPayload, Submission, draft, seal_values, sign,
+    InputValue, OpError, ReadPermission, RestrictedPayload, Submission, check_signatures, draft,
+    seal_values, sign,
 };
-use medid_registry::{Prepared, Receipt, Registry, parallel_map};
+use medid_registry::{Prepared, Receipt, Registry, parallel_batches, parallel_map};
 use serde_json::{Value, json};
 
 use crate::identity::print_json;
@@ -557,9 +558,16 @@ pub(crate) fn import(data: &DataDir, args: ImportArgs) -> anyhow::Result<()> {
             })
         });
         let now = time::OffsetDateTime::now_utc();
-        let prepared: Vec<Result<Prepared, OpError>> = parallel_map(&submissions, |s| match s {
-            Ok(s) => Prepared::new(s, now, medid_registry::DEFAULT_CLOCK_WINDOW),
-            Err(e) => Err(OpError::Proof(e.to_string())),
+        let prepared: Vec<Result<Prepared, OpError>> = parallel_batches(&submissions, |batch| {
+            check_signatures(
+                batch
+                    .iter()
+                    .map(|s| match s {
+                        Ok(s) => Prepared::read(s, now, medid_registry::DEFAULT_CLOCK_WINDOW),
+                        Err(e) => Err(OpError::Proof(e.to_string())),
+                    })
+                    .collect(),
+            )
         });
         let answers = registry.sequence(prepared)?;
         let mut out = stdout.lock();

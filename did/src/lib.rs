@@ -6,7 +6,8 @@
 //!   multicodec `0xed01` and multibase base58btc, decoded strictly ([`DidKeyError`]
 //!   names each failure as the did:key specification does).
 //! - [`did_document`] — the DID document a `did:key` expands to ([`KeyFormat`]).
-//! - [`add_proof`] / [`verify_proofs`] — JSON documents signed with a Data Integrity
+//! - [`add_proof`] / [`verify_proofs`] ([`read_proofs`] and [`verify_all`] to check many
+//!   documents' signatures as one batch) — JSON documents signed with a Data Integrity
 //!   proof of the `eddsa-jcs-2022` cryptosuite (RFC 8785 canonical JSON + Ed25519);
 //!   [`canonical_json`] is the RFC 8785 serialisation they rest on.
 //!
@@ -23,4 +24,7 @@ pub use didkey::{DidKey, DidKeyError};
 pub use document::{KeyFormat, did_document};
 pub use jcs::canonical_json;
 pub use key::{KeyFileError, KeyPair};
-pub use proof::{ProofError, ProofOptions, VerifiedProof, add_proof, verify_proofs};
+pub use proof::{
+    PendingSignatures, ProofError, ProofOptions, VerifiedProof, add_proof, read_proofs, verify_all,
+    verify_proofs,
+};

@@ -2,11 +2,11 @@
 //! (a JSON object whose `type` is an event type). The write path, replay, `reindex`
 //! and `verify` handle both through [`LedgerEntry`].
 
-use medid_did::DidKey;
+use medid_did::{DidKey, PendingSignatures};
 use serde_json::Value;
 
 use crate::event::{SignedEvent, apply_event};
-use crate::op::{OpError, SignedOperation};
+use crate::op::{OpError, SignedOperation, refused};
 use crate::state::{Changes, StateRead, apply};
 
 /// One checked ledger entry.
@@ -32,22 +32,36 @@ impl LedgerEntry {
     /// Checks a document: an event when it has an event `type` and no `op`, else an
     /// operation.
     pub fn from_json(document: &Value) -> Result<Self, OpError> {
+        let (entry, signatures) = Self::read(document)?;
+        signatures.verify().map_err(refused)?;
+        Ok(entry)
+    }
+
+    /// [`LedgerEntry::from_json`] but for the signatures, which it returns to check.
+    pub fn read(document: &Value) -> Result<(Self, PendingSignatures), OpError> {
         if is_event(document) {
-            SignedEvent::from_json(document).map(Self::Event)
+            SignedEvent::read(document).map(|(e, s)| (Self::Event(e), s))
         } else {
-            SignedOperation::from_json(document).map(Self::Operation)
+            SignedOperation::read(document).map(|(op, s)| (Self::Operation(op), s))
         }
     }
 
     /// Reads an entry back from the ledger, checking it again.
     pub fn from_entry(entry: &[u8]) -> Result<Self, OpError> {
+        let (entry, signatures) = Self::read_entry(entry)?;
+        signatures.verify().map_err(refused)?;
+        Ok(entry)
+    }
+
+    /// [`LedgerEntry::from_entry`] but for the signatures, which it returns to check.
+    pub fn read_entry(entry: &[u8]) -> Result<(Self, PendingSignatures), OpError> {
         let document: Value = serde_json::from_slice(entry).map_err(|e| {
             OpError::Schema(crate::SchemaError {
                 pointer: String::new(),
                 message: format!("not JSON: {e}"),
             })
         })?;
-        Self::from_json(&document)
+        Self::read(&document)
     }
 
     /// The bytes the ledger holds.

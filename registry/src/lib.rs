@@ -37,7 +37,7 @@ pub use node::{
     Committed, DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry,
     RegistryError, read_payload,
 };
-pub use parallel::parallel_map;
+pub use parallel::{parallel_batches, parallel_map};
 pub use schema::SchemaError;
-pub use sequencer::{Answer, MAX_GROUP, Sequencer, SequencerThread, SubmitError};
+pub use sequencer::{Answer, CHECK_BATCH, MAX_GROUP, Sequencer, SequencerThread, SubmitError};
 pub use state::{DidRecord, IdentifierRecord, PrefixRecord, StoredValue};

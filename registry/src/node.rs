@@ -24,15 +24,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use medid_did::{DidKey, KeyPair};
+use medid_did::{DidKey, KeyPair, PendingSignatures};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::entry::{LedgerEntry, apply_entry, is_event};
-use crate::event::SignedEvent;
+use crate::entry::{LedgerEntry, apply_entry};
 use crate::index::{Index, IndexError, PayloadPointer, wal_group};
 use crate::log::{FsTileStore, Hash, Log, LogError};
-use crate::op::{OpError, Operation, RestrictedPayload, SignedOperation, Submission};
+use crate::op::{
+    OpError, Operation, RestrictedPayload, SignedOperation, Submission, check_signatures,
+};
 use crate::state::{Changes, Overlay};
 
 /// How far an operation's `created` may be from the node's clock, in seconds.
@@ -174,39 +175,62 @@ impl Prepared {
         now: OffsetDateTime,
         window_seconds: i64,
     ) -> Result<Self, OpError> {
-        if is_event(&submission.operation) {
+        let (prepared, signatures) = Self::read(submission, now, window_seconds)?;
+        signatures.verify().map_err(crate::op::refused)?;
+        Ok(prepared)
+    }
+
+    /// Checks submissions at time `now`, their signatures as one batch (see
+    /// [`check_signatures`]).
+    pub fn all(
+        submissions: &[Submission],
+        now: OffsetDateTime,
+        window_seconds: i64,
+    ) -> Vec<Result<Self, OpError>> {
+        check_signatures(
+            submissions
+                .iter()
+                .map(|s| Self::read(s, now, window_seconds))
+                .collect(),
+        )
+    }
+
+    /// [`Prepared::new`] but for the signatures, which it returns to check.
+    pub fn read(
+        submission: &Submission,
+        now: OffsetDateTime,
+        window_seconds: i64,
+    ) -> Result<(Self, PendingSignatures), OpError> {
+        let (entry, signatures) = LedgerEntry::read(&submission.operation)?;
+        let commitments: Vec<&str> = match &entry {
             // An event: no freshness window (events are often captured late); a replay
             // is the same event, answered idempotently by its hash ID.
-            let event = SignedEvent::from_json(&submission.operation)?;
-            let commitments: Vec<&str> = event.facts.sealed.iter().map(String::as_str).collect();
-            check_payloads(&commitments, &submission.restricted)?;
-            return Ok(Self {
-                entry: LedgerEntry::Event(event),
-                restricted: submission.restricted.clone(),
-            });
-        }
-        let op = SignedOperation::from_json(&submission.operation)?;
-        if (op.created - now).whole_seconds().abs() > window_seconds {
-            return Err(OpError::Stale {
-                created: submission.operation["created"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                window_seconds,
-            });
-        }
-        let commitments: Vec<&str> = match &op.op {
-            Operation::IdentifierRegister { values, .. } => values.iter(),
-            Operation::IdentifierUpdate { set, .. } => set.iter(),
-            _ => [].iter(),
-        }
-        .filter_map(|v| v.commitment.as_deref())
-        .collect();
+            LedgerEntry::Event(event) => event.facts.sealed.iter().map(String::as_str).collect(),
+            LedgerEntry::Operation(op) => {
+                if (op.created - now).whole_seconds().abs() > window_seconds {
+                    return Err(OpError::Stale {
+                        created: submission.operation["created"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        window_seconds,
+                    });
+                }
+                match &op.op {
+                    Operation::IdentifierRegister { values, .. } => values.iter(),
+                    Operation::IdentifierUpdate { set, .. } => set.iter(),
+                    _ => [].iter(),
+                }
+                .filter_map(|v| v.commitment.as_deref())
+                .collect()
+            }
+        };
         check_payloads(&commitments, &submission.restricted)?;
-        Ok(Self {
-            entry: LedgerEntry::Operation(op),
+        let prepared = Self {
+            entry,
             restricted: submission.restricted.clone(),
-        })
+        };
+        Ok((prepared, signatures))
     }
 
     /// The ledger entry.
@@ -373,11 +397,7 @@ impl Registry {
         &mut self,
         batch: &[Submission],
     ) -> Result<Vec<Result<Receipt, OpError>>, RegistryError> {
-        let now = OffsetDateTime::now_utc();
-        let prepared: Vec<Result<Prepared, OpError>> = batch
-            .iter()
-            .map(|s| Prepared::new(s, now, DEFAULT_CLOCK_WINDOW))
-            .collect();
+        let prepared = Prepared::all(batch, OffsetDateTime::now_utc(), DEFAULT_CLOCK_WINDOW);
         self.sequence(prepared)
     }
 
@@ -759,15 +779,25 @@ impl Registry {
     }
 }
 
-/// Reads ledger entries back as operations (schema and signatures checked again), on
-/// all cores.
+/// Reads ledger entries back as operations (schema and signatures checked again, in
+/// batches), on all cores.
 fn parse_entries(entries: &[(u64, Vec<u8>)]) -> Vec<(u64, Result<LedgerEntry, RegistryError>)> {
-    crate::parallel_map(entries, |(index, entry)| {
-        let op = LedgerEntry::from_entry(entry).map_err(|e| RegistryError::BadEntry {
-            index: *index,
-            reason: e.to_string(),
-        });
-        (*index, op)
+    crate::parallel_batches(entries, |batch| {
+        let read = batch
+            .iter()
+            .map(|(_, e)| LedgerEntry::read_entry(e))
+            .collect();
+        batch
+            .iter()
+            .zip(check_signatures(read))
+            .map(|((index, _), entry)| {
+                let entry = entry.map_err(|e| RegistryError::BadEntry {
+                    index: *index,
+                    reason: e.to_string(),
+                });
+                (*index, entry)
+            })
+            .collect()
     })
 }
 

@@ -2,14 +2,16 @@
 //!
 //! An operation is a JSON document (`schemas/operation.schema.json`) with a Data
 //! Integrity proof by one or more DIDs. [`SignedOperation::from_json`] checks the
-//! schema and every signature and gives the typed [`Operation`]; whether the signers may
+//! schema and every signature and gives the typed [`Operation`] ([`SignedOperation::read`]
+//! leaves the signatures for [`check_signatures`], which checks many documents' as one
+//! batch); whether the signers may
 //! make the change is decided against the registry's state (`state.rs`).
 //!
 //! Restricted values never travel inside an operation: the operation carries a salted
 //! SHA-256 `commitment` and the payload ([`RestrictedPayload`]) travels beside it in a
 //! [`Submission`], so the signed document — and so the ledger — holds no personal data.
 
-use medid_did::{DidKey, verify_proofs};
+use medid_did::{DidKey, PendingSignatures, ProofError, read_proofs, verify_all};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -329,12 +331,20 @@ pub struct SignedOperation {
 impl SignedOperation {
     /// Checks a document's schema and proofs and reads its operation.
     pub fn from_json(document: &Value) -> Result<Self, OpError> {
+        let (op, signatures) = Self::read(document)?;
+        signatures.verify().map_err(refused)?;
+        Ok(op)
+    }
+
+    /// Checks a document's schema, reads its proofs and its operation, and returns the
+    /// signatures still to check.
+    pub fn read(document: &Value) -> Result<(Self, PendingSignatures), OpError> {
         validate_operation(document)?;
         let entry = medid_did::canonical_json(document);
         if entry.len() > MAX_OPERATION_BYTES {
             return Err(OpError::TooLarge(entry.len()));
         }
-        let proofs = verify_proofs(document).map_err(|e| OpError::Proof(e.to_string()))?;
+        let (proofs, signatures) = read_proofs(document).map_err(refused)?;
         let text = |name: &str| {
             document
                 .get(name)
@@ -346,13 +356,14 @@ impl SignedOperation {
                 pointer: "/created".into(),
                 message: format!("not an RFC 3339 date-time: {e}"),
             })?;
-        Ok(Self {
+        let op = Self {
             op: parse_operation(document)?,
             signers: proofs.into_iter().map(|p| p.signer).collect(),
             created,
             nonce: text("nonce").to_owned(),
             entry,
-        })
+        };
+        Ok((op, signatures))
     }
 
     /// Reads an operation back from its ledger entry, checking its proofs again.
@@ -365,6 +376,34 @@ impl SignedOperation {
         })?;
         Self::from_json(&document)
     }
+}
+
+/// The refusal of a document whose proof is malformed or does not verify.
+pub(crate) fn refused(error: ProofError) -> OpError {
+    OpError::Proof(error.to_string())
+}
+
+/// Checks the signatures of documents read without them (`SignedOperation::read`,
+/// `LedgerEntry::read`, `Prepared::read`) as one batch, with the outcome checking each
+/// alone would have: what did not read, or whose signature does not verify, is refused.
+pub fn check_signatures<T>(
+    read: Vec<Result<(T, PendingSignatures), OpError>>,
+) -> Vec<Result<T, OpError>> {
+    let pending: Vec<&PendingSignatures> = read
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|(_, signatures)| signatures))
+        .collect();
+    let mut verified = verify_all(&pending).into_iter();
+    read.into_iter()
+        .map(|r| {
+            let (value, _) = r?;
+            match verified.next() {
+                Some(Ok(())) => Ok(value),
+                Some(Err(error)) => Err(refused(error)),
+                None => Err(OpError::Proof("the signature was not checked".into())),
+            }
+        })
+        .collect()
 }
 
 fn invalid(pointer: &str, message: impl std::fmt::Display) -> OpError {

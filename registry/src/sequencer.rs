@@ -4,9 +4,11 @@
 //! Writers call [`Sequencer::submit`] from any thread (or task) without blocking: the
 //! expensive checks (schema, signatures, payloads) run on a pool of checker threads,
 //! one per core — never more, however many writers there are, so the sequencer thread
-//! always gets its share of the CPU — then the prepared operation joins the queue. The sequencer thread takes everything queued — up to
-//! [`MAX_GROUP`] operations — as one batch ([`Registry::sequence`]) and answers each
-//! writer with its receipt or refusal once the batch is durable.
+//! always gets its share of the CPU. A checker takes its share of what is waiting (up
+//! to [`CHECK_BATCH`] submissions), checks their signatures as one batch, and queues
+//! them together. The sequencer thread takes everything queued — up to [`MAX_GROUP`]
+//! operations — as one group ([`Registry::sequence`]) and answers each writer with its
+//! receipt or refusal once the group is durable.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -22,8 +24,12 @@ use crate::node::{
 };
 use crate::op::{OpError, Submission};
 
-/// The most operations committed together.
+/// A group takes no more once it holds this many operations.
 pub const MAX_GROUP: usize = 4096;
+
+/// The most submissions one checker checks together: the batch signature check costs
+/// about a third of checking one by one from a few dozen signatures up.
+pub const CHECK_BATCH: usize = 64;
 
 /// The answer a writer waits for.
 pub type Answer = Result<Receipt, SubmitError>;
@@ -66,21 +72,52 @@ fn stopped() -> SubmitError {
 }
 
 /// A checker thread: prepares submissions and hands them to the sequencer, until every
-/// [`Sequencer`] handle is gone.
-fn check(checks: &Mutex<mpsc::Receiver<Check>>, queue: &mpsc::Sender<Job>, checking: &AtomicUsize) {
+/// [`Sequencer`] handle is gone. Of the submissions waiting it takes its share among
+/// `checkers`, so that a burst is checked on every core.
+fn check(
+    checks: &Mutex<mpsc::Receiver<Check>>,
+    queue: &mpsc::Sender<Vec<Job>>,
+    checking: &AtomicUsize,
+    checkers: usize,
+) {
     loop {
-        let next = match checks.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
-        };
-        let Ok(Check { submission, reply }) = next else {
-            return;
-        };
-        let prepared = Prepared::new(&submission, OffsetDateTime::now_utc(), DEFAULT_CLOCK_WINDOW);
-        if let Err(mpsc::SendError(job)) = queue.send(Job { prepared, reply }) {
-            let _ = job.reply.send(Err(stopped()));
+        let mut taken = Vec::new();
+        {
+            let Ok(receiver) = checks.lock() else { return };
+            let Ok(first) = receiver.recv() else { return };
+            let share = checking
+                .load(Ordering::Acquire)
+                .div_ceil(checkers)
+                .clamp(1, CHECK_BATCH);
+            taken.push(first);
+            while taken.len() < share {
+                match receiver.try_recv() {
+                    Ok(next) => taken.push(next),
+                    Err(_) => break,
+                }
+            }
         }
-        checking.fetch_sub(1, Ordering::AcqRel);
+        let (submissions, replies): (Vec<_>, Vec<_>) = taken
+            .into_iter()
+            .map(|Check { submission, reply }| (submission, reply))
+            .unzip();
+        let count = submissions.len();
+        let prepared = Prepared::all(
+            &submissions,
+            OffsetDateTime::now_utc(),
+            DEFAULT_CLOCK_WINDOW,
+        );
+        let jobs = prepared
+            .into_iter()
+            .zip(replies)
+            .map(|(prepared, reply)| Job { prepared, reply })
+            .collect();
+        if let Err(mpsc::SendError(jobs)) = queue.send(jobs) {
+            for job in jobs {
+                let _ = job.reply.send(Err(stopped()));
+            }
+        }
+        checking.fetch_sub(count, Ordering::AcqRel);
     }
 }
 
@@ -111,7 +148,7 @@ impl Sequencer {
         registry: Registry,
         on_commit: impl Fn(&[String]) + Send + 'static,
     ) -> std::io::Result<(Self, SequencerThread)> {
-        let (queue, jobs) = mpsc::channel::<Job>();
+        let (queue, jobs) = mpsc::channel::<Vec<Job>>();
         let (checks, pending) = mpsc::channel::<Check>();
         let pending = Arc::new(Mutex::new(pending));
         let checking = Arc::new(AtomicUsize::new(0));
@@ -123,7 +160,7 @@ impl Sequencer {
             // are answered "stopped".
             let _ = std::thread::Builder::new()
                 .name(format!("medid-check-{n}"))
-                .spawn(move || check(&pending, &queue, &checking));
+                .spawn(move || check(&pending, &queue, &checking, checkers));
         }
         drop(queue);
         let index = registry.index().clone();
@@ -181,13 +218,13 @@ const LINGER: Duration = Duration::from_millis(2);
 /// whenever no writer has come for [`SYNC_INTERVAL`].
 fn run(
     mut registry: Registry,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Vec<Job>>,
     checking: &AtomicUsize,
     on_commit: impl Fn(&[String]),
 ) -> Registry {
     loop {
-        let first = match jobs.recv_timeout(SYNC_INTERVAL) {
-            Ok(job) => job,
+        let mut group = match jobs.recv_timeout(SYNC_INTERVAL) {
+            Ok(jobs) => jobs,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if registry.sync_when_due().is_err() {
                     break;
@@ -196,11 +233,10 @@ fn run(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut group = vec![first];
         let deadline = Instant::now() + LINGER;
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(more) => group.extend(more),
                 Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -208,7 +244,7 @@ fn run(
                         break;
                     }
                     match jobs.recv_timeout(left) {
-                        Ok(job) => group.push(job),
+                        Ok(more) => group.extend(more),
                         Err(_) => break,
                     }
                 }

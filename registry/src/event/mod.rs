@@ -49,7 +49,9 @@ pub mod trace;
 
 use std::collections::BTreeMap;
 
-use medid_did::{DidKey, KeyPair, ProofOptions, add_proof, canonical_json, verify_proofs};
+use medid_did::{
+    DidKey, KeyPair, PendingSignatures, ProofOptions, add_proof, canonical_json, read_proofs,
+};
 use serde_json::{Map, Value};
 
 pub use epcis::{EventFacts, Indicator, normalise_epc, validate_event};
@@ -83,6 +85,14 @@ fn proof_error(message: impl std::fmt::Display) -> OpError {
 impl SignedEvent {
     /// Checks an event: EPCIS schema, profile facts, the `medid:proof` of one DID.
     pub fn from_json(event: &Value) -> Result<Self, OpError> {
+        let (event, signatures) = Self::read(event)?;
+        signatures.verify().map_err(proof_error)?;
+        Ok(event)
+    }
+
+    /// Checks an event's schema and profile facts, reads its `medid:proof`, and returns
+    /// the signature still to check.
+    pub fn read(event: &Value) -> Result<(Self, PendingSignatures), OpError> {
         let map = event.as_object().ok_or_else(|| OpError::Invalid {
             pointer: String::new(),
             message: "an event is a JSON object".into(),
@@ -102,7 +112,7 @@ impl SignedEvent {
                 message: "the proof goes in `medid:proof`".into(),
             });
         }
-        let signer = verify_event_proof(map, &hash_id)?;
+        let (signer, signatures) = read_event_proof(map, &hash_id)?;
         let mut logged = map.clone();
         let event_id = match map.get("eventID").and_then(Value::as_str) {
             Some(id) => id.to_owned(),
@@ -115,13 +125,14 @@ impl SignedEvent {
         if entry.len() > MAX_OPERATION_BYTES {
             return Err(OpError::TooLarge(entry.len()));
         }
-        Ok(Self {
+        let event = Self {
             event_id,
             hash_id,
             signer,
             facts,
             entry,
-        })
+        };
+        Ok((event, signatures))
     }
 
     /// Reads an event back from its ledger entry, checking it again.
@@ -134,31 +145,24 @@ impl SignedEvent {
     }
 }
 
-/// Verifies `medid:proof` over the event without it. The node adds `eventID` (the hash
-/// ID) to an event captured without one, so an event whose `eventID` is its hash ID
-/// may have been signed without it.
-fn verify_event_proof(map: &Map<String, Value>, hash_id: &str) -> Result<DidKey, OpError> {
-    let attempt = |without_id: bool| {
-        let mut document = map.clone();
-        let proof = document.remove(PROOF_MEMBER).unwrap_or(Value::Null);
-        if without_id {
-            document.remove("eventID");
-        }
-        document.insert("proof".into(), proof);
-        verify_proofs(&Value::Object(document))
-    };
-    let verified = match attempt(false) {
-        Ok(proofs) => proofs,
-        Err(first) => {
-            if map.get("eventID").and_then(Value::as_str) == Some(hash_id) {
-                attempt(true).map_err(|_| proof_error(&first))?
-            } else {
-                return Err(proof_error(first));
-            }
-        }
-    };
-    match verified.as_slice() {
-        [one] => Ok(one.signer),
+/// Reads `medid:proof`, a signature over the event without it. The node adds `eventID`
+/// (the hash ID) to an event captured without one, so an event whose `eventID` is its
+/// hash ID may have been signed without it.
+fn read_event_proof(
+    map: &Map<String, Value>,
+    hash_id: &str,
+) -> Result<(DidKey, PendingSignatures), OpError> {
+    let mut document = map.clone();
+    let proof = document.remove(PROOF_MEMBER).unwrap_or(Value::Null);
+    document.insert("proof".into(), proof);
+    let (proofs, mut signatures) =
+        read_proofs(&Value::Object(document.clone())).map_err(proof_error)?;
+    if map.get("eventID").and_then(Value::as_str) == Some(hash_id) {
+        document.remove("eventID");
+        signatures = signatures.or_over(&document);
+    }
+    match proofs.as_slice() {
+        [one] => Ok((one.signer, signatures)),
         _ => Err(proof_error("an event is signed by exactly one DID")),
     }
 }
