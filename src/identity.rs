@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Read;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -148,7 +149,12 @@ pub(crate) fn read_json(path: &Path) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// Prints a command's JSON answer. A reader gone before it is printed (`| head`) is no
+/// failure: the command's work (a logged operation, a written key) is done.
 pub(crate) fn print_json(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -33,6 +33,44 @@ fn check(dir: &Path, args: &[&str], status: i32) -> String {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn a_receipt_nobody_reads_is_no_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    check(dir, &["init", "--name", "cssd.medid.example"], 0);
+    let cssd = check(dir, &["did", "new", "--out", "cssd.key"], 0)
+        .trim()
+        .to_owned();
+    let create = ["prefix", "create", "86.1000", "--controller", &cssd];
+    check(
+        dir,
+        &[&create[..], &["--key", "node/admin.key"]].concat(),
+        0,
+    );
+    // `medid register … | head -c0`: the reader is gone before the receipt is printed.
+    let mut register = Command::new(env!("CARGO_BIN_EXE_medid"))
+        .arg("--data")
+        .arg(dir.join("node"))
+        .args([
+            "register",
+            "86.1000/PKG-9",
+            "--value",
+            "URL=https://cssd.example/p/9",
+        ])
+        .args(["--key", "cssd.key"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(register.stdout.take());
+    let out = register.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
+    let record = json(&check(dir, &["show", "86.1000/PKG-9"], 0));
+    assert_eq!(record["values"][0]["data"], "https://cssd.example/p/9");
 }
 
 #[test]
