@@ -14,7 +14,7 @@ use medid_did::KeyPair;
 use medid_registry::event::report::{TraceReport, Viewer, verify_report};
 use medid_registry::event::seal_and_sign;
 use medid_registry::event::trace::trace_from;
-use medid_registry::op::{RestrictedPayload, Submission};
+use medid_registry::op::RestrictedPayload;
 use medid_resolver::http::signature::{Message, sign_with_did};
 use serde_json::{Value, json};
 
@@ -110,39 +110,24 @@ pub(crate) fn capture(data: &DataDir, args: CaptureArgs) -> anyhow::Result<()> {
         Some(server) => post_capture(server, signed, payloads)?,
         None => {
             let mut registry = open(data)?;
-            let submissions: Vec<Submission> = signed
-                .into_iter()
-                .map(|event| {
-                    let sealed = ["medid:patient", "medid:operator"]
-                        .map(|m| event[m]["commitment"].as_str().map(str::to_owned));
-                    let restricted = payloads
-                        .iter()
-                        .filter(|p| sealed.contains(&Some(p.commitment.clone())))
-                        .cloned()
-                        .collect();
-                    Submission {
-                        operation: event,
-                        restricted,
-                    }
-                })
-                .collect();
             // All or nothing, as `POST /capture`: the capture is checked whole against
             // the index first (this process holds the data directory, so nothing can
             // change it between the check and the commit).
-            let mut checked = Vec::with_capacity(submissions.len());
-            for (i, submission) in submissions.iter().enumerate() {
-                let event = medid_registry::event::SignedEvent::from_json(&submission.operation)
-                    .map_err(|e| anyhow!("events[{i}]: refused ({}): {e}", e.code()))?;
-                checked.push(event);
-            }
-            if let Err((i, e)) = medid_registry::event::check_capture(registry.index(), &checked) {
-                bail!(
-                    "events[{i}]: refused ({}): {e}; no event of this capture was logged",
-                    e.code()
-                );
-            }
+            let prepared =
+                medid_registry::event::prepare_capture(registry.index(), &signed, &payloads)
+                    .map_err(|(i, e)| {
+                        let at = i.map_or_else(
+                            || "medid:restricted".to_owned(),
+                            |i| format!("events[{i}]"),
+                        );
+                        anyhow!(
+                            "{at}: refused ({}): {e}; no event of this capture was logged",
+                            e.code()
+                        )
+                    })?;
             let mut receipts = Vec::new();
-            for (i, answer) in registry.submit(&submissions)?.into_iter().enumerate() {
+            let answers = registry.sequence(prepared.into_iter().map(Ok).collect())?;
+            for (i, answer) in answers.into_iter().enumerate() {
                 match answer {
                     Ok(receipt) => {
                         let mut value = serde_json::to_value(receipt)?;

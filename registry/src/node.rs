@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::entry::{LedgerEntry, apply_entry};
+use crate::event::SignedEvent;
 use crate::index::{Index, IndexError, PayloadPointer, wal_group};
 use crate::log::{FsTileStore, Hash, Log, LogError};
 use crate::op::{
@@ -195,6 +196,18 @@ impl Prepared {
         )
     }
 
+    /// A checked event with the payloads of its sealed members. An event has no
+    /// freshness window (events are often captured late); a replay is the same event,
+    /// answered idempotently by its hash ID.
+    pub fn event(event: SignedEvent, restricted: Vec<RestrictedPayload>) -> Result<Self, OpError> {
+        let commitments: Vec<&str> = event.facts.sealed.iter().map(String::as_str).collect();
+        check_payloads(&commitments, &restricted)?;
+        Ok(Self {
+            entry: LedgerEntry::Event(event),
+            restricted,
+        })
+    }
+
     /// [`Prepared::new`] but for the signatures, which it returns to check.
     pub fn read(
         submission: &Submission,
@@ -203,9 +216,10 @@ impl Prepared {
     ) -> Result<(Self, PendingSignatures), OpError> {
         let (entry, signatures) = LedgerEntry::read(&submission.operation)?;
         let commitments: Vec<&str> = match &entry {
-            // An event: no freshness window (events are often captured late); a replay
-            // is the same event, answered idempotently by its hash ID.
-            LedgerEntry::Event(event) => event.facts.sealed.iter().map(String::as_str).collect(),
+            LedgerEntry::Event(event) => {
+                let prepared = Self::event(event.clone(), submission.restricted.clone())?;
+                return Ok((prepared, signatures));
+            }
             LedgerEntry::Operation(op) => {
                 if (op.created - now).whole_seconds().abs() > window_seconds {
                     return Err(OpError::Stale {

@@ -62,6 +62,8 @@ struct Check {
 #[derive(Clone)]
 pub struct Sequencer {
     checks: mpsc::Sender<Check>,
+    /// For operations checked already ([`Sequencer::submit_checked`]).
+    queue: mpsc::Sender<Vec<Job>>,
     /// Submissions not yet through a checker.
     checking: Arc<AtomicUsize>,
     index: Index,
@@ -162,7 +164,6 @@ impl Sequencer {
                 .name(format!("medid-check-{n}"))
                 .spawn(move || check(&pending, &queue, &checking, checkers));
         }
-        drop(queue);
         let index = registry.index().clone();
         let thread = std::thread::Builder::new()
             .name("medid-sequencer".into())
@@ -173,6 +174,7 @@ impl Sequencer {
         Ok((
             Self {
                 checks,
+                queue,
                 checking,
                 index,
             },
@@ -199,6 +201,29 @@ impl Sequencer {
             let _ = check.reply.send(Err(stopped()));
         }
         answer
+    }
+
+    /// Queues operations checked already (see `event::prepare_capture`) for sequencing
+    /// together, without blocking; each receiver gets its operation's answer once it is
+    /// durable (or refused: the registry's state may have changed since the check).
+    pub fn submit_checked(&self, prepared: Vec<Prepared>) -> Vec<oneshot::Receiver<Answer>> {
+        let (jobs, answers): (Vec<_>, Vec<_>) = prepared
+            .into_iter()
+            .map(|prepared| {
+                let (reply, answer) = oneshot::channel();
+                let job = Job {
+                    prepared: Ok(prepared),
+                    reply,
+                };
+                (job, answer)
+            })
+            .unzip();
+        if let Err(mpsc::SendError(jobs)) = self.queue.send(jobs) {
+            for job in jobs {
+                let _ = job.reply.send(Err(stopped()));
+            }
+        }
+        answers
     }
 
     /// [`Sequencer::submit`] and wait for the answer (not from inside an async task).

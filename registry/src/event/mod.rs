@@ -691,7 +691,7 @@ pub(crate) fn apply_event(
 /// `eventID` naming no other event, also within the capture). An event logged already
 /// passes (its capture is answered with the existing receipt). Gives the position and
 /// the refusal of the first event that would be refused.
-pub fn check_capture(
+fn check_capture(
     index: &crate::index::Index,
     events: &[SignedEvent],
 ) -> Result<(), (usize, OpError)> {
@@ -717,6 +717,60 @@ pub fn check_capture(
         }
     }
     Ok(())
+}
+
+/// Checks a capture whole, as EPCIS 2.0's default capture error behaviour (`rollback`)
+/// asks, and prepares its events for the sequencer: every event read and its signature
+/// checked (one batch for the capture), each payload given to the event whose sealed
+/// member it opens, then [`check_capture`]. The first refusal refuses the capture, with
+/// the position of the event at fault (none for a payload that opens no event).
+pub fn prepare_capture(
+    index: &crate::index::Index,
+    events: &[Value],
+    payloads: &[RestrictedPayload],
+) -> Result<Vec<crate::Prepared>, (Option<usize>, OpError)> {
+    let read = events
+        .iter()
+        .map(|event| {
+            if crate::is_event(event) {
+                SignedEvent::read(event)
+            } else {
+                Err(OpError::Schema(crate::SchemaError {
+                    pointer: "/type".into(),
+                    message: "not an EPCIS event type".into(),
+                }))
+            }
+        })
+        .collect();
+    let checked = crate::op::check_signatures(read)
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| event.map_err(|e| (Some(i), e)))
+        .collect::<Result<Vec<SignedEvent>, _>>()?;
+    if let Some(extra) = payloads.iter().find(|p| {
+        !checked
+            .iter()
+            .any(|e| e.facts.sealed.contains(&p.commitment))
+    }) {
+        let message = format!(
+            "payload {} opens no event's sealed member",
+            extra.commitment
+        );
+        return Err((None, OpError::Restricted(message)));
+    }
+    check_capture(index, &checked).map_err(|(i, e)| (Some(i), e))?;
+    checked
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let mine = payloads
+                .iter()
+                .filter(|p| event.facts.sealed.contains(&p.commitment))
+                .cloned()
+                .collect();
+            crate::Prepared::event(event, mine).map_err(|e| (Some(i), e))
+        })
+        .collect()
 }
 
 /// Indexes events straight into `index`, at ledger indexes from `first`, without

@@ -32,9 +32,9 @@ use axum::response::{IntoResponse, Response};
 use medid_registry::SubmitError;
 use medid_registry::event::report::{TraceReport, Viewer};
 use medid_registry::event::trace::{self, Trace};
-use medid_registry::event::{self, SignedEvent, epcis, normalise_epc};
+use medid_registry::event::{self, epcis, normalise_epc};
 use medid_registry::log::leaf_hash;
-use medid_registry::op::{OpError, RestrictedPayload, Submission};
+use medid_registry::op::{OpError, RestrictedPayload};
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
@@ -159,76 +159,34 @@ async fn accept_capture(
         )
     })?;
     let (events, restricted) = capture_body(value)?;
-    // Check every event first (CPU work, off the async threads): a bad event refuses
-    // the whole capture before anything is written.
+    // Check the capture whole first (CPU work, off the async threads): a bad event
+    // refuses it before anything is written.
     let index = state.index().clone();
-    let submissions = tokio::task::spawn_blocking(move || {
-        let mut submissions = Vec::with_capacity(events.len());
-        let mut used = BTreeSet::new();
-        let mut checked_events = Vec::with_capacity(events.len());
-        for (i, event) in events.iter().enumerate() {
-            if !medid_registry::is_event(event) {
-                return Err(unprocessable(
-                    "schema",
-                    format!("{}: /type: not an EPCIS event type", event_name(i, event)),
-                ));
-            }
-            let checked = SignedEvent::from_json(event).map_err(|e| {
-                ApiError::new(
-                    refusal_status(&e),
-                    e.code(),
-                    format!("{}: {e}", event_name(i, event)),
-                )
-            })?;
-            let mine: Vec<RestrictedPayload> = restricted
-                .iter()
-                .filter(|p| checked.facts.sealed.contains(&p.commitment))
-                .cloned()
-                .collect();
-            used.extend(mine.iter().map(|p| p.commitment.clone()));
-            submissions.push(Submission {
-                operation: event.clone(),
-                restricted: mine,
-            });
-            checked_events.push(checked);
-        }
-        if let Some(extra) = restricted.iter().find(|p| !used.contains(&p.commitment)) {
-            return Err(unprocessable(
-                "restricted",
-                format!(
-                    "payload {} opens no event's medid:patient",
-                    extra.commitment
-                ),
-            ));
-        }
-        // All or nothing (EPCIS 2.0's default capture error behaviour, `rollback`):
-        // the events are applied to the index as it stands first, and one refusal
-        // refuses the capture before any event is submitted.
-        event::check_capture(&index, &checked_events).map_err(|(i, e)| {
-            ApiError::new(
-                refusal_status(&e),
-                e.code(),
-                format!(
-                    "{}: {e}; no event of this capture was logged",
-                    event_name(i, &events[i])
-                ),
-            )
-        })?;
-        Ok(submissions)
+    let (events, prepared) = tokio::task::spawn_blocking(move || {
+        let prepared = event::prepare_capture(&index, &events, &restricted);
+        (events, prepared)
     })
     .await
-    .map_err(ApiError::internal)??;
-    let waiting: Vec<_> = submissions
-        .iter()
-        .map(|s| state.inner.sequencer.submit(s))
-        .collect();
+    .map_err(ApiError::internal)?;
+    let prepared = prepared.map_err(|(i, e)| {
+        let at = i.map_or_else(
+            || "medid:restricted".to_owned(),
+            |i| event_name(i, &events[i]),
+        );
+        ApiError::new(
+            refusal_status(&e),
+            e.code(),
+            format!("{at}: {e}; no event of this capture was logged"),
+        )
+    })?;
+    let waiting = state.inner.sequencer.submit_checked(prepared);
     let mut receipts = Vec::with_capacity(waiting.len());
     let mut refused: Option<StatusCode> = None;
     for (i, answer) in waiting.into_iter().enumerate() {
         let answer = answer
             .await
             .unwrap_or_else(|_| Err(SubmitError::Failed("the sequencer has stopped".into())));
-        let name = event_name(i, &submissions[i].operation);
+        let name = event_name(i, &events[i]);
         match answer {
             Ok(receipt) => {
                 let mut value = serde_json::to_value(&receipt).unwrap_or_default();
