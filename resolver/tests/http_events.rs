@@ -202,6 +202,19 @@ async fn bad_events_are_refused_naming_the_event_and_pointer() {
         all["epcisBody"]["queryResults"]["resultsBody"]["eventList"],
         json!([])
     );
+    // One signature that does not match, among good ones: the capture's signatures are
+    // checked as one batch, and the refusal still names the event at fault.
+    let signed: Vec<Value> = (5..8)
+        .map(|n| seal_and_sign(&load(n, &["PKG-A"], 0), &cssd).unwrap().0)
+        .collect();
+    let mut swapped = signed.clone();
+    swapped[1]["medid:proof"]["proofValue"] = signed[2]["medid:proof"]["proofValue"].clone();
+    let error = post_capture(&node, &swapped, &[])
+        .await
+        .expect_error(422, "proof");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("events[1] ("), "{message}");
+    assert!(message.contains("does not match"), "{message}");
     // Unsigned, and signed by an unregistered DID.
     let mut unsigned = load(3, &["PKG-A"], 0);
     unsigned["eventID"] = json!("urn:uuid:6f1c3c2e-0000-4000-8000-000000000001");
