@@ -215,33 +215,32 @@ impl Prepared {
         window_seconds: i64,
     ) -> Result<(Self, PendingSignatures), OpError> {
         let (entry, signatures) = LedgerEntry::read(&submission.operation)?;
-        let commitments: Vec<&str> = match &entry {
+        let op = match entry {
             LedgerEntry::Event(event) => {
-                let prepared = Self::event(event.clone(), submission.restricted.clone())?;
+                let prepared = Self::event(event, submission.restricted.clone())?;
                 return Ok((prepared, signatures));
             }
-            LedgerEntry::Operation(op) => {
-                if (op.created - now).whole_seconds().abs() > window_seconds {
-                    return Err(OpError::Stale {
-                        created: submission.operation["created"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        window_seconds,
-                    });
-                }
-                match &op.op {
-                    Operation::IdentifierRegister { values, .. } => values.iter(),
-                    Operation::IdentifierUpdate { set, .. } => set.iter(),
-                    _ => [].iter(),
-                }
-                .filter_map(|v| v.commitment.as_deref())
-                .collect()
-            }
+            LedgerEntry::Operation(op) => op,
         };
+        if (op.created - now).whole_seconds().abs() > window_seconds {
+            return Err(OpError::Stale {
+                created: submission.operation["created"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                window_seconds,
+            });
+        }
+        let commitments: Vec<&str> = match &op.op {
+            Operation::IdentifierRegister { values, .. } => values.iter(),
+            Operation::IdentifierUpdate { set, .. } => set.iter(),
+            _ => [].iter(),
+        }
+        .filter_map(|v| v.commitment.as_deref())
+        .collect();
         check_payloads(&commitments, &submission.restricted)?;
         let prepared = Self {
-            entry,
+            entry: LedgerEntry::Operation(op),
             restricted: submission.restricted.clone(),
         };
         Ok((prepared, signatures))
