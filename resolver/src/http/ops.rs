@@ -90,11 +90,11 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
             ),
         )
     })?;
-    // Checking the schema and signatures is CPU work: off the async threads.
-    let sequencer = state.inner.sequencer.clone();
-    let answer = tokio::task::spawn_blocking(move || sequencer.submit(&submission))
-        .await
-        .map_err(ApiError::internal)?
+    // `submit` only queues: the sequencer's checker threads do the CPU work.
+    let answer = state
+        .inner
+        .sequencer
+        .submit(&submission)
         .await
         .unwrap_or_else(|_| Err(SubmitError::Failed("the sequencer has stopped".into())));
     match answer {
