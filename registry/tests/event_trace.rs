@@ -794,3 +794,50 @@ fn traces_through_the_mirror_match_brute_force() {
     assert!(mirror.entries() > 0);
     assert_traces_match_oracle(&mirror, &node, &history, &config, "mirror");
 }
+
+#[test]
+fn an_event_signed_before_the_node_gave_it_its_id_passes_verify_and_reindex() {
+    let mut node = node();
+    // A client that leaves `eventID` to the node signs the event without it.
+    let event = json!({
+        "type": "AggregationEvent", "eventTime": "2026-03-01T10:00:00Z",
+        "eventTimeZoneOffset": "+00:00", "parentID": "hdl:86.1000.23/LOAD-9",
+        "childEPCs": ["hdl:86.1000.23/PKG-9"], "action": "ADD",
+        "bizStep": bizstep::STERILIZING, "medid:sterilizer": "hdl:86.1000.23/ST-9"
+    });
+    let mut signed = medid_did::add_proof(&event, &node.cssd, &medid_did::ProofOptions::now())
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone();
+    let proof = signed.remove("proof").unwrap();
+    signed.insert("medid:proof".into(), proof);
+    let answer = node
+        .registry
+        .submit(&[Submission {
+            operation: Value::Object(signed),
+            restricted: Vec::new(),
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let (_, logged) = node
+        .registry
+        .log()
+        .entries(answer.leaf_index..answer.leaf_index + 1)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let logged: Value = serde_json::from_slice(&logged).unwrap();
+    assert!(
+        logged["eventID"]
+            .as_str()
+            .unwrap()
+            .starts_with("ni:///sha-256;")
+    );
+    // The logged form carries the `eventID` the signature does not cover.
+    node.registry.verify().unwrap();
+    node.registry.reindex().unwrap();
+    node.registry.verify().unwrap();
+}
