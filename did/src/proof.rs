@@ -165,6 +165,11 @@ pub fn verify_proofs(document: &Value) -> Result<Vec<VerifiedProof>, ProofError>
 #[derive(Debug, Clone)]
 pub struct PendingSignatures {
     proofs: Vec<PendingSignature>,
+    /// `hash(document without proof)`: what every proof signs, after its configuration.
+    document: [u8; 32],
+    /// Another form of the document the signatures are also accepted over
+    /// ([`PendingSignatures::or_over`]), hashed only when the first form fails.
+    other_form: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,52 +177,54 @@ struct PendingSignature {
     index: usize,
     signer: DidKey,
     signature: Signature,
-    /// What the signature may sign: `hash(config) ‖ hash(document)`, for each form of
-    /// the document it is accepted over ([`PendingSignatures::or_over`]).
-    signed: Vec<[u8; 64]>,
+    /// `hash(proof configuration)`.
+    config: [u8; 32],
 }
 
 impl PendingSignature {
-    fn item(&self, signed: &[u8; 64]) -> batch::Item {
+    /// The batch item of this signature over `hash(config) ‖ document`.
+    fn item(&self, document: &[u8; 32]) -> batch::Item {
+        let mut signed = [0; 64];
+        signed[..32].copy_from_slice(&self.config);
+        signed[32..].copy_from_slice(document);
         let key = VerificationKeyBytes::from(self.signer.verifying_key().to_bytes());
-        (key, self.signature, signed).into()
+        (key, self.signature, &signed).into()
     }
 
-    fn verify(&self) -> Result<(), ProofError> {
-        if self
-            .signed
-            .iter()
-            .any(|signed| self.item(signed).verify_single().is_ok())
-        {
-            Ok(())
-        } else {
-            Err(ProofError::BadSignature {
-                index: self.index,
-                signer: self.signer.to_string(),
-            })
-        }
+    fn verifies_over(&self, document: &[u8; 32]) -> bool {
+        self.item(document).verify_single().is_ok()
     }
 }
 
 impl PendingSignatures {
     /// Checks every signature; the first that does not verify is the error.
     pub fn verify(&self) -> Result<(), ProofError> {
-        self.proofs.iter().try_for_each(PendingSignature::verify)
+        let mut other: Option<Option<[u8; 32]>> = None;
+        for proof in &self.proofs {
+            if proof.verifies_over(&self.document) {
+                continue;
+            }
+            let other = other.get_or_insert_with(|| self.other_form.as_ref().map(unsecured_hash));
+            if !other.is_some_and(|other| proof.verifies_over(&other)) {
+                return Err(ProofError::BadSignature {
+                    index: proof.index,
+                    signer: proof.signer.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Also accepts each signature over another form of the document (`document`
     /// without its `proof`), as when a node added a member after signing.
-    pub fn or_over(mut self, document: &Map<String, Value>) -> Self {
-        let unsecured: [u8; 32] = Sha256::digest(canonical_json_without(document, "proof")).into();
-        for proof in &mut self.proofs {
-            if let Some(first) = proof.signed.first() {
-                let mut signed = *first;
-                signed[32..].copy_from_slice(&unsecured);
-                proof.signed.push(signed);
-            }
-        }
+    pub fn or_over(mut self, document: Map<String, Value>) -> Self {
+        self.other_form = Some(document);
         self
     }
+}
+
+fn unsecured_hash(document: &Map<String, Value>) -> [u8; 32] {
+    Sha256::digest(canonical_json_without(document, "proof")).into()
 }
 
 /// Checks the signatures of many documents as one batch — per signature, about half
@@ -227,9 +234,9 @@ impl PendingSignatures {
 /// bad signature, or one over another form), each document is checked alone.
 pub fn verify_all(documents: &[&PendingSignatures]) -> Vec<Result<(), ProofError>> {
     let mut batch = batch::Verifier::new();
-    for proof in documents.iter().flat_map(|d| &d.proofs) {
-        if let Some(signed) = proof.signed.first() {
-            batch.queue(proof.item(signed));
+    for document in documents {
+        for proof in &document.proofs {
+            batch.queue(proof.item(&document.document));
         }
     }
     if batch.verify(rand::thread_rng()).is_ok() {
@@ -251,23 +258,25 @@ pub fn read_proofs(
         Some(Value::Array(set)) => set.as_slice(),
         Some(single) => std::slice::from_ref(single),
     };
-    let unsecured_hash: [u8; 32] = Sha256::digest(canonical_json_without(object, "proof")).into();
-    proofs
+    let (proofs, pending) = proofs
         .iter()
         .enumerate()
-        .map(|(index, proof)| read_one(index, proof, object, &unsecured_hash))
-        .collect::<Result<Vec<_>, _>>()
-        .map(|read| {
-            let (proofs, pending) = read.into_iter().unzip();
-            (proofs, PendingSignatures { proofs: pending })
-        })
+        .map(|(index, proof)| read_one(index, proof, object))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let pending = PendingSignatures {
+        proofs: pending,
+        document: unsecured_hash(object),
+        other_form: None,
+    };
+    Ok((proofs, pending))
 }
 
 fn read_one(
     index: usize,
     proof: &Value,
     document: &Map<String, Value>,
-    unsecured_hash: &[u8; 32],
 ) -> Result<(VerifiedProof, PendingSignature), ProofError> {
     let malformed = |field, problem: &str| ProofError::MalformedProof {
         index,
@@ -328,14 +337,11 @@ fn read_one(
         .filter(|(k, _)| k.as_str() != "proofValue")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut signed = [0; 64];
-    signed[..32].copy_from_slice(&jcs_sha256(&Value::Object(config))?);
-    signed[32..].copy_from_slice(unsecured_hash);
     let pending = PendingSignature {
         index,
         signer,
         signature: Signature::from_bytes(&signature),
-        signed: vec![signed],
+        config: jcs_sha256(&Value::Object(config))?,
     };
     Ok((
         VerifiedProof {
@@ -563,7 +569,7 @@ mod tests {
         assert_eq!(proofs[0].signer, key.did());
         assert!(
             signatures
-                .or_over(doc.as_object().unwrap())
+                .or_over(doc.as_object().unwrap().clone())
                 .verify()
                 .is_ok()
         );

@@ -155,11 +155,13 @@ fn read_event_proof(
     let mut document = map.clone();
     let proof = document.remove(PROOF_MEMBER).unwrap_or(Value::Null);
     document.insert("proof".into(), proof);
-    let (proofs, mut signatures) =
-        read_proofs(&Value::Object(document.clone())).map_err(proof_error)?;
-    if map.get("eventID").and_then(Value::as_str) == Some(hash_id) {
-        document.remove("eventID");
-        signatures = signatures.or_over(&document);
+    let mut document = Value::Object(document);
+    let (proofs, mut signatures) = read_proofs(&document).map_err(proof_error)?;
+    if map.get("eventID").and_then(Value::as_str) == Some(hash_id)
+        && let Value::Object(mut without_id) = document.take()
+    {
+        without_id.remove("eventID");
+        signatures = signatures.or_over(without_id);
     }
     match proofs.as_slice() {
         [one] => Ok((one.signer, signatures)),
