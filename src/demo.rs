@@ -32,6 +32,10 @@ pub(crate) struct DemoArgs {
     out: std::path::PathBuf,
 }
 
+/// The sterilization center's prefix in the demo: apart from the README's first steps
+/// (`86.1000.23`, a manufacturer's), so that the demo runs on a node already used.
+const DEMO_PREFIX: &str = "86.1000.100";
+
 fn actor(dir: &Path, name: &str) -> anyhow::Result<KeyPair> {
     let path = dir.join(format!("{name}.key"));
     if path.exists() {
@@ -99,6 +103,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<()> {
         )?;
     }
     let config = HistoryConfig {
+        prefix: DEMO_PREFIX.into(),
         sterilizers: 3,
         packs: 18,
         loads: 40,

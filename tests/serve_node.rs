@@ -439,3 +439,29 @@ fn cached_answers_follow_the_events_that_change_an_items_status() {
     let txt = dig(&node, pack_name, "TXT");
     assert!(txt.contains("STATUS recalled"), "{txt}");
 }
+
+/// The README's order: its first steps (a manufacturer's prefix `86.1000.23` and an
+/// identifier under it), then `medid demo` on the same node. The demo keeps to its
+/// own prefix and leaves the first identifier as it was.
+#[test]
+fn the_demo_after_the_readme_first_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let node = Node::start(dir);
+    let maker = ok(dir, &["did", "new", "--out", "maker.key"]);
+    create_prefix(dir, &node, maker.trim());
+    let id = "86.1000.23/pump-7";
+    let value = "URL=https://maker.example/ifu/7";
+    let server = node.http.as_str();
+    let register = ["register", id, "--value", value, "--key", "maker.key"];
+    ok(dir, &[&register[..], &["--server", server]].concat());
+    let before = ok(dir, &["resolve", id, "--server", server]);
+    let out = ok(dir, &["demo", "--server", server]);
+    let failed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("failed load:"))
+        .unwrap_or_else(|| panic!("no failed load in {out}"))
+        .trim();
+    assert!(failed.starts_with("86.1000.100/"), "{out}");
+    assert_eq!(ok(dir, &["resolve", id, "--server", server]), before);
+}
