@@ -12,8 +12,9 @@
 //! cache (default sled's 1024), and MEDID_BENCH_NODE a node directory that is kept
 //! and, once built, only traced again (MEDID_BENCH_NO_DISK_REPORT skips its disk
 //! report). MEDID_BENCH_MIRROR traces through a
-//! `TraceMirror` loaded from the index (as `medid serve` does); MEDID_BENCH_COUNT
-//! also prints the index reads per trace.
+//! `TraceMirror` (as `medid serve` does): read from the node's snapshot when one
+//! reflects the index, else from the index, and saved to the snapshot afterwards;
+//! MEDID_BENCH_COUNT also prints the index reads per trace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -128,7 +129,7 @@ fn main() {
             if std::env::var_os("MEDID_BENCH_NO_DISK_REPORT").is_none() {
                 report_disk(path, &index, count);
             }
-            run_traces(&config, &index, traces);
+            run_traces(&config, &index, path, traces);
             return;
         }
         assert!(
@@ -172,7 +173,7 @@ fn main() {
             .unwrap();
         }
         report_disk(&path, &index, count);
-        run_traces(&config, &index, traces);
+        run_traces(&config, &index, &path, traces);
         return;
     }
     let (sequencer, thread) = Sequencer::start(registry).unwrap();
@@ -244,7 +245,7 @@ fn main() {
     drop(sequencer);
     let registry = thread.join().unwrap();
     report_disk(&path, &index, count);
-    run_traces(&config, &index, traces);
+    run_traces(&config, &index, &path, traces);
     drop(registry);
 }
 
@@ -307,16 +308,33 @@ fn report_disk(path: &std::path::Path, index: &medid_registry::Index, count: usi
 
 /// Trace latency, from the index alone, or with MEDID_BENCH_MIRROR set through a
 /// [`TraceMirror`] loaded from it (as `medid serve` does).
-fn run_traces(config: &HistoryConfig, index: &medid_registry::Index, traces: usize) {
+/// The mirror is read from the node's snapshot when one reflects the index, and
+/// saved to it afterwards (as `medid serve` does when it stops).
+fn run_traces(
+    config: &HistoryConfig,
+    index: &medid_registry::Index,
+    node: &std::path::Path,
+    traces: usize,
+) {
     if std::env::var_os("MEDID_BENCH_MIRROR").is_some() {
+        let snapshot = node.join("trace-timelines");
         let started = Instant::now();
-        let mirror = TraceMirror::load(index).unwrap();
+        let (mirror, source) = TraceMirror::open(index, &snapshot).unwrap();
+        let (records, bytes) = mirror.records();
         println!(
-            "trace mirror: {} timeline entries loaded in {:.1} s",
+            "trace mirror: {} timeline entries and {records} event records ({:.0} MB) read in {:.1} s from {source:?}",
             mirror.entries(),
+            bytes as f64 / 1e6,
             started.elapsed().as_secs_f64()
         );
         time_traces(config, &mirror, traces);
+        let started = Instant::now();
+        mirror.save(&snapshot).unwrap();
+        println!(
+            "trace mirror: snapshot of {:.0} MB written in {:.1} s",
+            std::fs::metadata(&snapshot).unwrap().len() as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
     } else {
         time_traces(config, index, traces);
     }
@@ -363,6 +381,10 @@ struct Counted<'a> {
     keys: std::cell::Cell<usize>,
     gets: std::cell::Cell<usize>,
     got: std::cell::RefCell<std::collections::HashSet<Vec<u8>>>,
+    /// Value reads by key space (`ev/`, `er/`, …), and patient lookups.
+    spaces: std::cell::RefCell<BTreeMap<String, usize>>,
+    /// Time spent in patient lookups.
+    patient_time: std::cell::Cell<Duration>,
 }
 
 impl trace::TraceSource for Counted<'_> {
@@ -393,6 +415,8 @@ impl trace::TraceSource for Counted<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, medid_registry::IndexError> {
         self.gets.set(self.gets.get() + 1);
         self.got.borrow_mut().insert(key.to_vec());
+        let space = String::from_utf8_lossy(&key[..key.len().min(3)]).into_owned();
+        *self.spaces.borrow_mut().entry(space).or_default() += 1;
         self.index.get(key)
     }
 
@@ -400,14 +424,24 @@ impl trace::TraceSource for Counted<'_> {
         &self,
         patient: &str,
     ) -> Result<Vec<String>, medid_registry::IndexError> {
-        self.index.patient_commitments(patient)
+        *self
+            .spaces
+            .borrow_mut()
+            .entry("patient lookups".into())
+            .or_default() += 1;
+        let started = Instant::now();
+        let commitments = self.index.patient_commitments(patient);
+        self.patient_time
+            .set(self.patient_time.get() + started.elapsed());
+        commitments
     }
 }
 
 /// What a trace reads, on average over `n` traces: range walks, keys visited, value
 /// reads, distinct value reads.
 fn count_reads(config: &HistoryConfig, index: &dyn trace::TraceSource, n: usize) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    // Other loads and patients than the timed traces', whose pages those warmed.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
     for (direction, pick) in [("forward", 0), ("reverse", 1)] {
         let counted = Counted {
             index,
@@ -415,7 +449,10 @@ fn count_reads(config: &HistoryConfig, index: &dyn trace::TraceSource, n: usize)
             keys: Default::default(),
             gets: Default::default(),
             got: Default::default(),
+            spaces: Default::default(),
+            patient_time: Default::default(),
         };
+        let started = Instant::now();
         let mut distinct = 0;
         for _ in 0..n {
             if pick == 0 {
@@ -435,6 +472,14 @@ fn count_reads(config: &HistoryConfig, index: &dyn trace::TraceSource, n: usize)
             counted.keys.get() as f64 / n as f64,
             counted.gets.get() as f64 / n as f64,
             distinct as f64 / n as f64,
+        );
+        for (space, count) in counted.spaces.borrow().iter() {
+            println!("  {space}: {:.2} per trace", *count as f64 / n as f64);
+        }
+        println!(
+            "  {:.3} ms per trace, of which patient lookups {:.3} ms",
+            started.elapsed().as_secs_f64() * 1e3 / n as f64,
+            counted.patient_time.get().as_secs_f64() * 1e3 / n as f64
         );
     }
 }

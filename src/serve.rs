@@ -8,13 +8,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use medid_registry::event::mirror::TraceMirror;
+use medid_registry::event::mirror::{Source, TraceMirror};
 use medid_registry::{Registry, Sequencer};
 use medid_resolver::dns::{DnsConfig, RateLimit, ZoneIndex};
 use medid_resolver::http::{AppState, NodeInfo};
 use medid_resolver::{AnswerCache, IndexMirror};
 
 use crate::ledger::DataDir;
+
+/// The trace timelines' snapshot in the data directory, written when the node stops
+/// and read on its next start ([`TraceMirror::open`]).
+const TRACE_SNAPSHOT: &str = "trace-timelines";
 
 /// The zone (and node name) of a node created by `medid serve` without `--zone`.
 pub(crate) const DEFAULT_ZONE: &str = "medid.test";
@@ -116,9 +120,14 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     // Before the sequencer takes writes: answers read the index from memory.
     let mirror =
         Arc::new(IndexMirror::load(registry.index()).context("reading the index into memory")?);
-    let traces = Arc::new(
-        TraceMirror::load(registry.index()).context("reading the trace timelines into memory")?,
-    );
+    let snapshot = data.path.join(TRACE_SNAPSHOT);
+    let (traces, source) = TraceMirror::open(registry.index(), &snapshot)
+        .context("reading the trace timelines into memory")?;
+    match source {
+        Source::Snapshot => println!("trace timelines: read from {}", snapshot.display()),
+        Source::Index(why) => println!("trace timelines: read from the index ({why})"),
+    }
+    let traces = Arc::new(traces);
     let (hook_cache, hook_mirror, hook_traces) = (cache.clone(), mirror.clone(), traces.clone());
     let (sequencer, sequencer_thread) = Sequencer::start_with_hook(registry, move |changed| {
         // The mirror first: an answer computed after the invalidation reads the commit.
@@ -135,11 +144,19 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mirrors = (mirror, traces);
+    let mirrors = (mirror, traces.clone());
     runtime.block_on(run(sequencer.clone(), mirrors, node, cache, &apex, &args))?;
     drop(sequencer);
     drop(runtime);
-    sequencer_thread.join();
+    // No commit can come now: the timelines reflect the index, for the next start.
+    if sequencer_thread.join().is_some()
+        && let Err(e) = traces.save(&snapshot)
+    {
+        eprintln!(
+            "cannot write {} (the next start reads the index): {e}",
+            snapshot.display()
+        );
+    }
     println!("stopped");
     Ok(())
 }

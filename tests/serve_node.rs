@@ -438,6 +438,53 @@ fn cached_answers_follow_the_events_that_change_an_items_status() {
     );
     let txt = dig(&node, pack_name, "TXT");
     assert!(txt.contains("STATUS recalled"), "{txt}");
+    let trace = |node: &Node| -> Value {
+        serde_json::from_str(&ok(
+            dir,
+            &[
+                "trace",
+                "86.1000.23/LOAD-1",
+                "--forward",
+                "--server",
+                &node.http,
+            ],
+        ))
+        .unwrap()
+    };
+    let traced = trace(&node);
+    assert_eq!(traced["items"][0]["id"], "86.1000.23/pkg-1");
+    assert_eq!(traced["items"][0]["status"], "recalled");
+
+    // A clean stop leaves the trace timelines for the next start, which reads them
+    // back (and removes them) instead of walking the index, and answers the same.
+    let snapshot = dir.join("medid-data/trace-timelines");
+    let mut node = node;
+    assert_eq!(node.stop(), Some(0));
+    assert!(snapshot.exists());
+    let node = Node::start(dir);
+    assert!(
+        node.log
+            .contains(&"trace timelines: read from medid-data/trace-timelines".to_owned()),
+        "{:?}",
+        node.log
+    );
+    assert!(!snapshot.exists());
+    assert_eq!(trace(&node), traced);
+    assert_eq!(
+        http_status(dir, &node, "86.1000.23/pkg-1").as_deref(),
+        Some("recalled")
+    );
+    // Killed, it leaves none: the next start reads the index.
+    drop(node);
+    assert!(!snapshot.exists());
+    let node = Node::start(dir);
+    assert!(
+        node.log
+            .contains(&"trace timelines: read from the index (no snapshot)".to_owned()),
+        "{:?}",
+        node.log
+    );
+    assert_eq!(trace(&node), traced);
 }
 
 /// The README's order: its first steps (a manufacturer's prefix `86.1000.23` and an

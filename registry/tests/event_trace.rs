@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use medid_did::KeyPair;
-use medid_registry::event::mirror::TraceMirror;
+use medid_registry::event::mirror::{Source, TraceMirror};
 use medid_registry::event::scenario::{HistoryConfig, cssd_history};
 use medid_registry::event::trace::{self, ItemStatus, Trace};
 use medid_registry::event::{epcis::bizstep, seal_and_sign};
@@ -679,6 +679,16 @@ fn backdated(event: &Value, ms: i64) -> Value {
     event
 }
 
+/// A node that captured the first half of `config`'s history, and the whole history.
+fn half_captured(config: &HistoryConfig) -> (Node, Vec<Value>) {
+    let events = cssd_history(config);
+    let mut node = node();
+    for answer in node.capture(&events[..events.len() / 2]) {
+        answer.unwrap();
+    }
+    (node, events)
+}
+
 #[test]
 fn the_trace_mirror_answers_as_the_index_and_follows_commits() {
     let config = HistoryConfig {
@@ -688,17 +698,15 @@ fn the_trace_mirror_answers_as_the_index_and_follows_commits() {
         patients: 20,
         ..HistoryConfig::default()
     };
-    let events = cssd_history(&config);
+    let (node, events) = half_captured(&config);
     let (early, late) = events.split_at(events.len() / 2);
-    let mut node = node();
-    for answer in node.capture(early) {
-        answer.unwrap();
-    }
     // Loaded before the node takes writes, then kept in step by the commit hook.
     let index = node.registry.index().clone();
     let mirror = std::sync::Arc::new(TraceMirror::load(&index).unwrap());
     let loaded = mirror.entries();
     assert!(loaded > 0);
+    // Every captured event's record is held, by ledger index.
+    assert_eq!(mirror.records().0, early.len());
     let submissions: Vec<Submission> = late.iter().map(|e| node.submission(e)).collect();
     // Events recorded late: uses and loads of packs with times inside their older
     // cycles, so that their entries fall in the middle of the timelines.
@@ -734,6 +742,8 @@ fn the_trace_mirror_answers_as_the_index_and_follows_commits() {
     // The mirror kept in step holds what one loaded afresh holds, and more than before.
     let fresh = TraceMirror::load(&index).unwrap();
     assert!(mirror.entries() > loaded);
+    assert_eq!(mirror.records().0, events.len() + late_records.len());
+    assert_eq!(mirror.records(), fresh.records());
     assert!(mirror.matches(&fresh), "the mirror kept in step differs");
     // And every trace answers the same through it as from the index alone.
     for load in 0..config.loads {
@@ -840,4 +850,72 @@ fn an_event_signed_before_the_node_gave_it_its_id_passes_verify_and_reindex() {
     node.registry.verify().unwrap();
     node.registry.reindex().unwrap();
     node.registry.verify().unwrap();
+}
+
+#[test]
+fn a_snapshot_is_read_back_only_when_it_reflects_the_index() {
+    let config = HistoryConfig {
+        seed: 3,
+        loads: 30,
+        packs: 10,
+        patients: 12,
+        ..HistoryConfig::default()
+    };
+    let (mut node, events) = half_captured(&config);
+    let (early, late) = events.split_at(events.len() / 2);
+    let snapshot = node.path.join("trace-timelines");
+    let loaded = TraceMirror::load(node.registry.index()).unwrap();
+    assert!(loaded.entries() > 0 && loaded.records().0 == early.len());
+
+    // Saved and read back: the same timelines and records, and the file is gone.
+    loaded.save(&snapshot).unwrap();
+    let (read, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+    assert_eq!(source, Source::Snapshot);
+    assert!(read.matches(&loaded));
+    assert_eq!(read.records(), loaded.records());
+    assert!(!snapshot.exists());
+    let (_, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+    assert_eq!(source, Source::Index("no snapshot".into()));
+    for load in 0..config.loads {
+        let id = config.load(load);
+        assert_eq!(
+            trace::forward_from_load(&read, &id).unwrap(),
+            trace::forward_from_load(node.registry.index(), &id).unwrap()
+        );
+    }
+
+    // A snapshot older than the index is left for the index.
+    loaded.save(&snapshot).unwrap();
+    for answer in node.capture(late) {
+        answer.unwrap();
+    }
+    let (read, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+    assert!(
+        matches!(&source, Source::Index(why) if why.contains("ledger size")),
+        "{source:?}"
+    );
+    let fresh = TraceMirror::load(node.registry.index()).unwrap();
+    assert!(read.matches(&fresh) && !read.matches(&loaded));
+    assert_eq!(read.records().0, events.len());
+
+    // A damaged one (any byte flipped, or cut short) too.
+    fresh.save(&snapshot).unwrap();
+    let good = std::fs::read(&snapshot).unwrap();
+    for at in [0, 30, good.len() / 2, good.len() - 40, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        std::fs::write(&snapshot, &bad).unwrap();
+        let (read, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+        assert!(
+            matches!(&source, Source::Index(why) if why.contains("does not read back")),
+            "byte {at}: {source:?}"
+        );
+        assert!(read.matches(&fresh));
+    }
+    std::fs::write(&snapshot, &good[..good.len() - 1]).unwrap();
+    let (_, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+    assert!(matches!(source, Source::Index(_)), "{source:?}");
+    std::fs::write(&snapshot, &good).unwrap();
+    let (_, source) = TraceMirror::open(node.registry.index(), &snapshot).unwrap();
+    assert_eq!(source, Source::Snapshot);
 }
