@@ -9,8 +9,9 @@
 //! and never on [`Role::Event`] entries (washing, dispatch, an instrument put into a
 //! pack). The mirror holds every `ee/`, `es/` and `ep/` entry with another role — a
 //! small part of the index (no instrument timelines, no values) — sorted as the keys
-//! sort, and every `ev/` record (what a trace reads of an event, ~50 bytes) in one
-//! buffer by ledger index.
+//! sort, and every `ev/` record (what a trace reads of an event: ~175 bytes in the
+//! generated CSSD history, its ID, a load's packs, a use's commitment and readers) in
+//! one buffer by ledger index.
 //!
 //! # Consistency
 //!
