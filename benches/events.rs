@@ -317,6 +317,13 @@ fn run_traces(
     traces: usize,
 ) {
     if std::env::var_os("MEDID_BENCH_MIRROR").is_some() {
+        // What `medid serve` reads for resolution at its start, beside the trace mirror.
+        let started = Instant::now();
+        drop(medid_resolver::IndexMirror::load(index).unwrap());
+        println!(
+            "resolution mirror (medid serve's other start-up read): {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let snapshot = node.join("trace-timelines");
         let started = Instant::now();
         let (mirror, source) = TraceMirror::open(index, &snapshot).unwrap();
