@@ -461,13 +461,7 @@ fn cached_answers_follow_the_events_that_change_an_items_status() {
     let mut node = node;
     assert_eq!(node.stop(), Some(0));
     assert!(snapshot.exists());
-    let node = Node::start(dir);
-    assert!(
-        node.log
-            .contains(&"trace timelines: read from medid-data/trace-timelines".to_owned()),
-        "{:?}",
-        node.log
-    );
+    let node = start_printing(dir, "trace timelines: read from medid-data/trace-timelines");
     assert!(!snapshot.exists());
     assert_eq!(trace(&node), traced);
     assert_eq!(
@@ -477,14 +471,15 @@ fn cached_answers_follow_the_events_that_change_an_items_status() {
     // Killed, it leaves none: the next start reads the index.
     drop(node);
     assert!(!snapshot.exists());
-    let node = Node::start(dir);
-    assert!(
-        node.log
-            .contains(&"trace timelines: read from the index (no snapshot)".to_owned()),
-        "{:?}",
-        node.log
-    );
+    let node = start_printing(dir, "trace timelines: read from the index (no snapshot)");
     assert_eq!(trace(&node), traced);
+}
+
+/// `medid serve` in `dir`, which printed `line` before it listened.
+fn start_printing(dir: &std::path::Path, line: &str) -> Node {
+    let node = Node::start(dir);
+    assert!(node.log.iter().any(|l| l == line), "{:?}", node.log);
+    node
 }
 
 /// The README's order: its first steps (a manufacturer's prefix `86.1000.23` and an
