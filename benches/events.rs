@@ -14,7 +14,8 @@
 //! report). MEDID_BENCH_MIRROR traces through a
 //! `TraceMirror` (as `medid serve` does): read from the node's snapshot when one
 //! reflects the index, else from the index, and saved to the snapshot afterwards;
-//! MEDID_BENCH_COUNT also prints the index reads per trace.
+//! MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
+//! the timed traces (default once), each round from other random loads and patients.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -335,7 +336,7 @@ fn run_traces(
             bytes as f64 / 1e6,
             started.elapsed().as_secs_f64()
         );
-        time_traces(config, &mirror, traces);
+        on_a_thread_of_their_own(|| time_traces(config, &mirror, traces));
         let started = Instant::now();
         mirror.save(&snapshot).unwrap();
         println!(
@@ -344,12 +345,31 @@ fn run_traces(
             started.elapsed().as_secs_f64()
         );
     } else {
-        time_traces(config, index, traces);
+        on_a_thread_of_their_own(|| time_traces(config, index, traces));
     }
 }
 
+/// Runs the timed traces on a thread other than the one that read the mirrors, as
+/// `medid serve` answers on its runtime's threads. The allocator keeps a heap per
+/// thread and now and then walks every page of the heap it allocates from: traced on
+/// the reading thread, that walk covers the millions of small allocations of the
+/// resolution mirror and lands on single traces (tens of milliseconds each).
+fn on_a_thread_of_their_own(traces: impl FnOnce() + Send) {
+    std::thread::scope(|scope| scope.spawn(traces).join().unwrap());
+}
+
 fn time_traces(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: usize) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for round in 0..env("MEDID_BENCH_ROUNDS", 1).max(1) {
+        time_round(config, source, traces, round as u64);
+    }
+    // After the timed traces, so that counting warms no cache for them.
+    if std::env::var_os("MEDID_BENCH_COUNT").is_some() {
+        count_reads(config, source, traces.min(200));
+    }
+}
+
+fn time_round(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: usize, round: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7 + round);
     for (direction, pick) in [("forward from a load", 0), ("reverse from a patient", 1)] {
         let mut times = Vec::with_capacity(traces);
         let mut patients = 0usize;
@@ -364,21 +384,27 @@ fn time_traces(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: 
                 )
             }
             .unwrap();
-            times.push(start.elapsed());
+            let took = start.elapsed();
+            if took > Duration::from_millis(50) {
+                println!(
+                    "  slow trace: {:.1} ms, at {} s since the epoch",
+                    took.as_secs_f64() * 1e3,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                );
+            }
+            times.push(took);
             patients += trace.patients.len();
         }
         times.sort();
         println!(
-            "trace {direction}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1} patients per answer, {traces} traces)",
+            "round {round}: trace {direction}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1} patients per answer, {traces} traces)",
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3,
             times.last().unwrap().as_secs_f64() * 1e3,
             patients as f64 / traces as f64
         );
-    }
-    // After the timed traces, so that counting warms no cache for them.
-    if std::env::var_os("MEDID_BENCH_COUNT").is_some() {
-        count_reads(config, source, traces.min(200));
     }
 }
 
