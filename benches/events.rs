@@ -16,6 +16,7 @@
 //! reflects the index, else from the index, and saved to the snapshot afterwards;
 //! MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
 //! the timed traces (default once), each round from other random loads and patients.
+//! A trace slower than 50 ms is printed with its time, to set beside `vmstat -t`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
