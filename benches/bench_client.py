@@ -44,6 +44,32 @@ def http_time(conn, ident):
     return elapsed
 
 
+def trace_time(conn, origin, direction, unknown):
+    """A trace's time; a 404 (an identifier no event names: a patient of the generated
+    history may never have been treated) is timed too and counted in `unknown`."""
+    start = time.perf_counter_ns()
+    conn.request("GET", f"/api/trace?from={origin}&direction={direction}")
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = (time.perf_counter_ns() - start) / 1000
+    if response.status == 404:
+        unknown.append(origin)
+    elif response.status != 200:
+        raise SystemExit(f"trace {direction} from {origin}: HTTP {response.status} {body[:200]!r}")
+    return elapsed
+
+
+def node_time(conn):
+    start = time.perf_counter_ns()
+    conn.request("GET", "/api/node")
+    response = conn.getresponse()
+    response.read()
+    elapsed = (time.perf_counter_ns() - start) / 1000
+    if response.status != 200:
+        raise SystemExit(f"/api/node: HTTP {response.status}")
+    return elapsed
+
+
 def addr(text):
     host, port = text.rsplit(":", 1)
     return host, int(port)
@@ -52,7 +78,8 @@ def addr(text):
 def summary(label, samples):
     samples = sorted(samples)
     pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
-    print(f"{label}: n={len(samples)} p50 {pick(0.50):,.0f} µs, p99 {pick(0.99):,.0f} µs")
+    print(f"{label}: n={len(samples)} p50 {pick(0.50):,.0f} µs, p99 {pick(0.99):,.0f} µs, max {samples[-1]:,.0f} µs")
+    return pick(0.50), pick(0.99)
 
 
 def main():
@@ -77,6 +104,22 @@ def main():
         sock.settimeout(5)
         server = addr(sys.argv[2])
         summary(sys.argv[5], [dns_time(sock, server, f"dev-{i:06d}.23.1000.86.hdl.medid.test") for i in range(first, first + count)])
+    elif what == "trace-series":
+        # Traces of the events bench's history (benches/events.rs, MEDID_BENCH_KEEP) through
+        # a running node: forward from random loads, reverse from random patients, each
+        # beside the same number of `/api/node` answers (the HTTP floor) on one connection.
+        server, count, loads, patients = addr(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        rng = random.Random(int(sys.argv[6]) if len(sys.argv) > 6 else 7)
+        conn = http.client.HTTPConnection(*server)
+        floor = summary("GET /api/node", [node_time(conn) for _ in range(count)])
+        for direction, origin in [
+            ("forward", lambda: f"86.1000.23/LOAD-{rng.randrange(loads)}"),
+            ("reverse", lambda: f"PAT-{rng.randrange(patients):06d}"),
+        ]:
+            unknown = []
+            p50, p99 = summary(f"trace {direction}", [trace_time(conn, origin(), direction, unknown) for _ in range(count)])
+            print(f"trace {direction} / HTTP floor: p50 {p50 / floor[0]:.1f}x, p99 {p99 / floor[1]:.1f}x "
+                  f"({len(unknown)} of {count} origins named by no event: 404)")
     elif what == "burst":
         server, first, bursts, size = addr(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 

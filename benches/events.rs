@@ -17,6 +17,8 @@
 //! MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
 //! the timed traces (default once), each round from other random loads and patients.
 //! A trace slower than 50 ms is printed with its time, to set beside `vmstat -t`.
+//! MEDID_BENCH_KEEP keeps a captured node (not with MEDID_BENCH_INDEX_ONLY), for
+//! `medid serve --data` and `benches/trace_http.py`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -249,6 +251,10 @@ fn main() {
     report_disk(&path, &index, count);
     run_traces(&config, &index, &path, traces);
     drop(registry);
+    // MEDID_BENCH_KEEP: the captured node is kept, a node `medid serve --data` opens.
+    if std::env::var_os("MEDID_BENCH_KEEP").is_some() {
+        println!("node kept in {}", dir.keep().join("node").display());
+    }
 }
 
 /// The node's index alone, with a page cache of MEDID_BENCH_CACHE_MB (default sled's).
