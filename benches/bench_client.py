@@ -33,40 +33,28 @@ def dns_time(sock, addr, name):
     return elapsed
 
 
-def http_time(conn, ident):
+def get_time(conn, path, accept=(200,)):
+    """One GET on a kept-alive connection: its time in µs and its status (one of `accept`)."""
     start = time.perf_counter_ns()
-    conn.request("GET", f"/api/handles/{ident}")
+    conn.request("GET", path)
     response = conn.getresponse()
-    response.read()
+    body = response.read()
     elapsed = (time.perf_counter_ns() - start) / 1000
-    if response.status != 200:
-        raise SystemExit(f"{ident}: HTTP {response.status}")
-    return elapsed
+    if response.status not in accept:
+        raise SystemExit(f"{path}: HTTP {response.status} {body[:200]!r}")
+    return elapsed, response.status
+
+
+def http_time(conn, ident):
+    return get_time(conn, f"/api/handles/{ident}")[0]
 
 
 def trace_time(conn, origin, direction, unknown):
     """A trace's time; a 404 (an identifier no event names: a patient of the generated
     history may never have been treated) is timed too and counted in `unknown`."""
-    start = time.perf_counter_ns()
-    conn.request("GET", f"/api/trace?from={origin}&direction={direction}")
-    response = conn.getresponse()
-    body = response.read()
-    elapsed = (time.perf_counter_ns() - start) / 1000
-    if response.status == 404:
+    elapsed, status = get_time(conn, f"/api/trace?from={origin}&direction={direction}", (200, 404))
+    if status == 404:
         unknown.append(origin)
-    elif response.status != 200:
-        raise SystemExit(f"trace {direction} from {origin}: HTTP {response.status} {body[:200]!r}")
-    return elapsed
-
-
-def node_time(conn):
-    start = time.perf_counter_ns()
-    conn.request("GET", "/api/node")
-    response = conn.getresponse()
-    response.read()
-    elapsed = (time.perf_counter_ns() - start) / 1000
-    if response.status != 200:
-        raise SystemExit(f"/api/node: HTTP {response.status}")
     return elapsed
 
 
@@ -111,7 +99,7 @@ def main():
         server, count, loads, patients = addr(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
         rng = random.Random(int(sys.argv[6]) if len(sys.argv) > 6 else 7)
         conn = http.client.HTTPConnection(*server)
-        floor = summary("GET /api/node", [node_time(conn) for _ in range(count)])
+        floor = summary("GET /api/node", [get_time(conn, "/api/node")[0] for _ in range(count)])
         for direction, origin in [
             ("forward", lambda: f"86.1000.23/LOAD-{rng.randrange(loads)}"),
             ("reverse", lambda: f"PAT-{rng.randrange(patients):06d}"),

@@ -604,10 +604,7 @@ fn report_response(
             ))
         })?;
     }
-    let mut response = json_response(
-        StatusCode::OK,
-        &serde_json::to_value(&report).unwrap_or_default(),
-    );
+    let mut response = json_response(StatusCode::OK, &report);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),

@@ -476,7 +476,7 @@ async fn limits(request: Request, next: Next) -> Response {
 }
 
 /// A JSON answer.
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     (
         status,
         [(
