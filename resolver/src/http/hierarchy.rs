@@ -26,10 +26,7 @@ pub(super) async fn prefix(State(state): State<AppState>, Path(text): Path<Strin
         }
     };
     match state.index().prefix(&namespace.namespace_key()) {
-        Ok(Some(record)) => json_response(
-            StatusCode::OK,
-            &serde_json::to_value(&record).unwrap_or_default(),
-        ),
+        Ok(Some(record)) => json_response(StatusCode::OK, &record),
         Ok(None) => ApiError::new(
             StatusCode::NOT_FOUND,
             "notFound",

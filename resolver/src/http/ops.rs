@@ -99,10 +99,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         .unwrap_or_else(|_| Err(SubmitError::Failed("the sequencer has stopped".into())));
     match answer {
         Ok(receipt) => {
-            let mut response = json_response(
-                StatusCode::CREATED,
-                &serde_json::to_value(&receipt).unwrap_or_default(),
-            );
+            let mut response = json_response(StatusCode::CREATED, &receipt);
             if let Ok(location) =
                 HeaderValue::from_str(&format!("/api/log/bundle/{}", receipt.leaf_index))
             {
