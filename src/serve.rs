@@ -120,7 +120,7 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     // Before the sequencer takes writes: answers read the index from memory. Read on
     // this thread, which answers nothing afterwards: the allocator now and then walks
     // the whole heap of the thread allocating, and the resolution mirror is millions
-    // of small allocations (see ARCHITECTURE.md, `src/serve.rs`).
+    // of small allocations (ARCHITECTURE.md says more).
     let mirror =
         Arc::new(IndexMirror::load(registry.index()).context("reading the index into memory")?);
     let snapshot = data.path.join(TRACE_SNAPSHOT);

@@ -38,6 +38,20 @@ pub(crate) fn wal_group(first: u64, entries: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
     (wal_key(first), value)
 }
 
+/// The first key after every key that starts with `prefix`, for a range walk of the
+/// keys under it: `prefix` with its last byte raised by one (trailing 255s dropped
+/// first; empty, a range of nothing, when `prefix` is all 255s).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            break;
+        }
+    }
+    end
+}
+
 fn wal_key(leaf: u64) -> Vec<u8> {
     let mut key = WAL.to_vec();
     key.extend_from_slice(&leaf.to_be_bytes());
@@ -506,5 +520,22 @@ impl StateRead for Index {
                 pointer: String::new(),
                 message: format!("index read failed: {e}"),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn the_end_of_a_prefix_sorts_after_every_key_under_it_and_before_the_rest() {
+        assert_eq!(prefix_end(b"ee/"), b"ee0");
+        assert_eq!(prefix_end(b"ee/pack\0"), b"ee/pack\x01");
+        assert_eq!(prefix_end(b"a\xff\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), b"");
+        // After every key under the prefix, and not after a key outside it.
+        let end = prefix_end(b"ee/pack\0");
+        assert!(b"ee/pack\0\xff\xff".as_slice() < end.as_slice());
+        assert!(end.as_slice() < b"ee/packs\0".as_slice());
     }
 }

@@ -32,7 +32,7 @@ mod sequencer;
 mod state;
 
 pub use entry::{LedgerEntry, is_event};
-pub use index::{Index, IndexError, PayloadPointer};
+pub use index::{Index, IndexError, PayloadPointer, prefix_end};
 pub use node::{
     Committed, DEFAULT_CLOCK_WINDOW, InitOutcome, NodeConfig, Prepared, Receipt, Registry,
     RegistryError, read_payload,

@@ -34,7 +34,7 @@ use medid_registry::dnsname::reversed_name;
 use medid_registry::event::epcis::lot_of;
 use medid_registry::event::trace::{ItemStatus, item_status};
 use medid_registry::id::Identifier;
-use medid_registry::{IdentifierRecord, Index, IndexError, PrefixRecord};
+use medid_registry::{IdentifierRecord, Index, IndexError, PrefixRecord, prefix_end};
 
 /// The reads an identifier's answers need, from the sled [`Index`] or from an
 /// [`IndexMirror`].
@@ -184,7 +184,7 @@ fn event_subject(key: &[u8]) -> Option<&str> {
 /// so a pack in a thousand cycles costs one read, not the tens of thousands of keys of
 /// its timeline (at 10M events, a walk of every key was most of the index on disk).
 fn subjects(index: &Index, space: &[u8], found: &mut dyn FnMut(&str)) -> Result<(), IndexError> {
-    let end = past(space);
+    let end = prefix_end(space);
     let mut start = space.to_vec();
     loop {
         let mut next = None;
@@ -196,7 +196,7 @@ fn subjects(index: &Index, space: &[u8], found: &mut dyn FnMut(&str)) -> Result<
                 .position(|&b| b == 0)
             {
                 // The subject's keys all start with `<space><subject>\0`.
-                Some(nul) => past(&key[..=space.len() + nul]),
+                Some(nul) => prefix_end(&key[..=space.len() + nul]),
                 // A key without the separator: just past it.
                 None => [key, &[0]].concat(),
             };
@@ -213,22 +213,13 @@ fn subjects(index: &Index, space: &[u8], found: &mut dyn FnMut(&str)) -> Result<
     }
 }
 
-/// The first key after every key that starts with `prefix` (its last byte below 255).
-fn past(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    end
-}
-
 /// Every key and value under `prefix`, in key order, to `visit`.
 fn scan(
     index: &Index,
     prefix: &[u8],
     visit: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<(), IndexError> {
-    index.walk_range(prefix, &past(prefix), false, &mut |key, value| {
+    index.walk_range(prefix, &prefix_end(prefix), false, &mut |key, value| {
         visit(key, value);
         true
     })

@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 
 use super::trace::{Position, TraceSource};
 use super::{Role, key_position, record_key};
-use crate::index::{Index, IndexError};
+use crate::index::{Index, IndexError, prefix_end};
 
 /// The spaces the mirror holds: item and load timelines, sterilizer timelines, the
 /// uses behind a patient commitment.
@@ -143,11 +143,7 @@ impl TraceMirror {
             ..Timelines::default()
         };
         for space in SPACES {
-            let mut end = space.to_vec();
-            if let Some(last) = end.last_mut() {
-                *last += 1;
-            }
-            index.walk_range(space, &end, false, &mut |key, _| {
+            index.walk_range(space, &prefix_end(space), false, &mut |key, _| {
                 if let (Some((time, leaf, role)), Some(prefix)) =
                     (key_position(key), prefix_of(key))
                     && keep(role)
@@ -462,10 +458,7 @@ fn update(
         }
     }
     for (prefix, mut wanted) in counts {
-        let mut end = prefix.to_vec();
-        if let Some(last) = end.last_mut() {
-            *last = 1;
-        }
+        let end = prefix_end(prefix);
         let mut found: Vec<(Vec<u8>, Entry)> = Vec::new();
         index.walk_range(prefix, &end, true, &mut |key, _| {
             if let Some((time, leaf, role)) = key_position(key)

@@ -262,11 +262,7 @@ fn key_at(space: &str, subject: &str, position: Position) -> Vec<u8> {
 }
 
 fn end_of(space: &str, subject: &str) -> Vec<u8> {
-    let mut key = subject_prefix(space, subject);
-    if let Some(last) = key.last_mut() {
-        *last = 1;
-    }
-    key
+    crate::index::prefix_end(&subject_prefix(space, subject))
 }
 
 impl Trace {

@@ -412,10 +412,7 @@ fn candidates(state: &AppState, query: &EventQuery) -> Result<(Vec<(i64, u64)>, 
     if !named.is_empty() {
         for epc in named {
             let start = event::position_key("ee", epc, since, 0);
-            let mut end = event::subject_prefix("ee", epc);
-            if let Some(last) = end.last_mut() {
-                *last = 1;
-            }
+            let end = medid_registry::prefix_end(&event::subject_prefix("ee", epc));
             index
                 .walk_range(&start, &end, false, &mut |key, _| {
                     if let Some((time, leaf, _)) = event::key_position(key) {
