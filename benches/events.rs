@@ -14,11 +14,13 @@
 //! report). MEDID_BENCH_MIRROR traces through a
 //! `TraceMirror` (as `medid serve` does): read from the node's snapshot when one
 //! reflects the index, else from the index, and saved to the snapshot afterwards;
-//! MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
+//! the patient links are held in memory too (MEDID_BENCH_LINKS_IN_SLED leaves them
+//! in sled); MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
 //! the timed traces (default once), each round from other random loads and patients.
-//! A trace slower than 50 ms is printed with its time, to set beside `vmstat -t`.
+//! Each trace is timed alone and as the whole answer an anonymous viewer gets (the
+//! report, every commitment opened, and its JSON). An answer slower than 50 ms is printed with its time, to set beside `vmstat -t`.
 //! MEDID_BENCH_KEEP keeps a captured node (not with MEDID_BENCH_INDEX_ONLY), for
-//! `medid serve --data` and `benches/trace_http.py`.
+//! `medid serve --data` and `benches/bench_client.py trace-series`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use medid_did::KeyPair;
 use medid_registry::event::epcis::bizstep;
 use medid_registry::event::mirror::TraceMirror;
+use medid_registry::event::report::{TraceReport, Viewer};
 use medid_registry::event::scenario::{CssdHistory, HistoryConfig};
 use medid_registry::event::trace;
 use medid_registry::event::{
@@ -343,7 +346,17 @@ fn run_traces(
             bytes as f64 / 1e6,
             started.elapsed().as_secs_f64()
         );
-        on_a_thread_of_their_own(|| time_traces(config, &mirror, traces));
+        // And the patient links, which the reports open (as `medid serve` does), unless
+        // MEDID_BENCH_LINKS_IN_SLED leaves them in the index's tree.
+        if std::env::var_os("MEDID_BENCH_LINKS_IN_SLED").is_none() {
+            let started = Instant::now();
+            let links = index.hold_patient_links().unwrap();
+            println!(
+                "patient links: {links} held in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        on_a_thread_of_their_own(|| time_traces(config, &mirror, index, traces));
         let started = Instant::now();
         mirror.save(&snapshot).unwrap();
         println!(
@@ -352,7 +365,7 @@ fn run_traces(
             started.elapsed().as_secs_f64()
         );
     } else {
-        on_a_thread_of_their_own(|| time_traces(config, index, traces));
+        on_a_thread_of_their_own(|| time_traces(config, index, index, traces));
     }
 }
 
@@ -365,9 +378,14 @@ fn on_a_thread_of_their_own(traces: impl FnOnce() + Send) {
     std::thread::scope(|scope| scope.spawn(traces).join().unwrap());
 }
 
-fn time_traces(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: usize) {
+fn time_traces(
+    config: &HistoryConfig,
+    source: &dyn trace::TraceSource,
+    index: &medid_registry::Index,
+    traces: usize,
+) {
     for round in 0..env("MEDID_BENCH_ROUNDS", 1).max(1) {
-        time_round(config, source, traces, round as u64);
+        time_round(config, source, index, traces, round as u64);
     }
     // After the timed traces, so that counting warms no cache for them.
     if std::env::var_os("MEDID_BENCH_COUNT").is_some() {
@@ -375,41 +393,68 @@ fn time_traces(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: 
     }
 }
 
-fn time_round(config: &HistoryConfig, source: &dyn trace::TraceSource, traces: usize, round: u64) {
+/// Times `traces` traces each way from random loads and patients: the trace alone,
+/// and the whole answer as `GET /api/trace` gives it to an anonymous viewer (the trace,
+/// its report with every commitment opened to count patients, and the JSON bytes).
+fn time_round(
+    config: &HistoryConfig,
+    source: &dyn trace::TraceSource,
+    index: &medid_registry::Index,
+    traces: usize,
+    round: u64,
+) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7 + round);
+    let anonymous = Viewer::Dids(Vec::new());
     for (direction, pick) in [("forward from a load", 0), ("reverse from a patient", 1)] {
         let mut times = Vec::with_capacity(traces);
-        let mut patients = 0usize;
+        let mut answers = Vec::with_capacity(traces);
+        let (mut uses, mut patients) = (0usize, 0usize);
         for _ in 0..traces {
             let start = Instant::now();
-            let trace = if pick == 0 {
-                trace::forward_from_load(source, &config.load(rng.gen_range(0..config.loads)))
+            let from = if pick == 0 {
+                config.load(rng.gen_range(0..config.loads))
             } else {
-                trace::reverse_from_patient(
-                    source,
-                    &config.patient(rng.gen_range(0..config.patients)),
-                )
+                config.patient(rng.gen_range(0..config.patients))
+            };
+            let trace = if pick == 0 {
+                trace::forward_from_load(source, &from)
+            } else {
+                trace::reverse_from_patient(source, &from)
             }
             .unwrap();
             let took = start.elapsed();
-            if took > Duration::from_millis(50) {
+            let report = TraceReport::new(&trace, &from, direction, "bench", &anonymous, |c| {
+                index.patient_of(c).ok().flatten()
+            });
+            let bytes = serde_json::to_vec(&report).unwrap();
+            let answered = start.elapsed();
+            if answered > Duration::from_millis(50) {
                 println!(
-                    "  slow trace: {:.1} ms, at {} s since the epoch",
-                    took.as_secs_f64() * 1e3,
+                    "  slow answer: {:.1} ms ({} bytes), at {} s since the epoch",
+                    answered.as_secs_f64() * 1e3,
+                    bytes.len(),
                     std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs())
                 );
             }
             times.push(took);
-            patients += trace.patients.len();
+            answers.push(answered);
+            uses += trace.patients.len();
+            patients += report.patient_count;
         }
         times.sort();
+        answers.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "round {round}: trace {direction}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1} patients per answer, {traces} traces)",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
-            times.last().unwrap().as_secs_f64() * 1e3,
+            "round {round}: trace {direction}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; with the report: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1} uses, {:.1} patients per answer, {traces} traces)",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+            ms(*times.last().unwrap()),
+            ms(percentile(&answers, 0.5)),
+            ms(percentile(&answers, 0.99)),
+            ms(*answers.last().unwrap()),
+            uses as f64 / traces as f64,
             patients as f64 / traces as f64
         );
     }

@@ -131,6 +131,11 @@ pub(crate) fn serve(data: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         Source::Index(why) => println!("trace timelines: read from the index ({why})"),
     }
     let traces = Arc::new(traces);
+    let links = registry
+        .index()
+        .hold_patient_links()
+        .context("reading the patient links into memory")?;
+    println!("patient links: {links} held in memory");
     let (hook_cache, hook_mirror, hook_traces) = (cache.clone(), mirror.clone(), traces.clone());
     let (sequencer, sequencer_thread) = Sequencer::start_with_hook(registry, move |changed| {
         // The mirror first: an answer computed after the invalidation reads the commit.

@@ -8,12 +8,14 @@
 //! before returning, so the index is either before or after the batch.
 
 use std::path::Path;
+use std::sync::PoisonError;
 
 use medid_did::DidKey;
 
 use crate::dnsname::reversed_name;
 use crate::id::Identifier;
 use crate::op::{OpError, RestrictedPayload};
+use crate::patient_links::PatientLinks;
 use crate::state::{
     Changes, DidRecord, IdentifierRecord, PrefixRecord, StateRead, alias_key, did_key,
     identifier_key, prefix_alias_key, prefix_key,
@@ -131,6 +133,9 @@ pub struct Index {
     /// ([`PayloadPointer`]). Not derived from the ledger alone, so `verify` does
     /// not compare it; `reindex` rebuilds it from the ledger and the payloads.
     patients: sled::Tree,
+    /// The patient links in memory, once [`Index::hold_patient_links`] read them;
+    /// shared by every clone, and changed under its lock after the tree is.
+    links: std::sync::Arc<std::sync::RwLock<Option<PatientLinks>>>,
 }
 
 impl Index {
@@ -167,7 +172,11 @@ impl Index {
             }
         };
         let patients = db.open_tree("patients")?;
-        Ok(Self { db, patients })
+        Ok(Self {
+            db,
+            patients,
+            links: Default::default(),
+        })
     }
 
     /// Sets the size of sled's page cache, in bytes, for the indexes this process opens
@@ -241,7 +250,7 @@ impl Index {
     /// Removes everything, for a rebuild.
     pub(crate) fn clear(&self) -> Result<(), IndexError> {
         self.db.clear()?;
-        self.patients.clear()?;
+        self.clear_patient_links()?;
         self.db.flush()?;
         Ok(())
     }
@@ -342,6 +351,54 @@ impl Index {
             );
         }
         self.patients.apply_batch(batch)?;
+        self.with_links(|links| {
+            for payload in payloads {
+                links.link(&payload.data, &payload.commitment);
+            }
+        });
+        Ok(())
+    }
+
+    /// Reads the patient links into memory: from now on [`Index::patient_of`] and
+    /// [`Index::patient_commitments`] answer from there, for this handle and every
+    /// clone of it, and every change of the links updates them. Gives how many links
+    /// were read. For a node that answers traces (see `patient_links.rs`).
+    pub fn hold_patient_links(&self) -> Result<usize, IndexError> {
+        let mut held = self.links.write().unwrap_or_else(PoisonError::into_inner);
+        // Read under the lock: a link made meanwhile waits for it, then applies itself
+        // again (links are idempotent).
+        let mut links = PatientLinks::default();
+        for item in self.patients.scan_prefix(b"c/") {
+            let (key, patient) = item?;
+            links.link(
+                &String::from_utf8_lossy(&patient),
+                &String::from_utf8_lossy(&key[2..]),
+            );
+        }
+        links.shrink_to_fit();
+        let count = links.len();
+        *held = Some(links);
+        Ok(count)
+    }
+
+    /// Runs `change` on the links in memory, if they are held.
+    fn with_links(&self, change: impl FnOnce(&mut PatientLinks)) {
+        let mut held = self.links.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(links) = held.as_mut() {
+            change(links);
+        }
+    }
+
+    /// What `read` gives of the links in memory, if they are held.
+    fn read_links<T>(&self, read: impl FnOnce(&PatientLinks) -> T) -> Option<T> {
+        let held = self.links.read().unwrap_or_else(PoisonError::into_inner);
+        held.as_ref().map(read)
+    }
+
+    /// Removes every patient link and payload pointer, in the tree and in memory.
+    fn clear_patient_links(&self) -> Result<(), IndexError> {
+        self.patients.clear()?;
+        self.with_links(|links| *links = PatientLinks::default());
         Ok(())
     }
 
@@ -377,6 +434,7 @@ impl Index {
         }
         self.patients.remove(pointer_key(commitment))?;
         self.patients.flush()?;
+        self.with_links(|links| links.unlink(commitment));
         Ok(())
     }
 
@@ -388,7 +446,7 @@ impl Index {
         stored: &[(RestrictedPayload, PayloadPointer)],
         legacy: impl Fn(&str) -> Option<RestrictedPayload>,
     ) -> Result<(), IndexError> {
-        self.patients.clear()?;
+        self.clear_patient_links()?;
         let pointers: Vec<(String, PayloadPointer)> = stored
             .iter()
             .map(|(p, pointer)| (p.commitment.clone(), *pointer))
@@ -416,6 +474,9 @@ impl Index {
 
     /// The commitments of a patient's uses.
     pub fn patient_commitments(&self, patient: &str) -> Result<Vec<String>, IndexError> {
+        if let Some(commitments) = self.read_links(|links| links.commitments(patient)) {
+            return Ok(commitments);
+        }
         let prefix = format!("p/{patient}\0");
         self.patients
             .scan_prefix(prefix.as_bytes())
@@ -428,6 +489,9 @@ impl Index {
 
     /// The patient behind a commitment, unless its payload was erased.
     pub fn patient_of(&self, commitment: &str) -> Result<Option<String>, IndexError> {
+        if let Some(patient) = self.read_links(|links| links.patient_of(commitment)) {
+            return Ok(patient);
+        }
         Ok(self
             .patients
             .get(format!("c/{commitment}").as_bytes())?

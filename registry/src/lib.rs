@@ -27,6 +27,7 @@ pub mod log;
 mod node;
 pub mod op;
 mod parallel;
+mod patient_links;
 mod schema;
 mod sequencer;
 mod state;

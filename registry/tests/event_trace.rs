@@ -453,9 +453,19 @@ fn capture_checks_signers_and_is_idempotent() {
 
 #[test]
 fn an_erased_patient_payload_drops_the_link_but_the_log_verifies() {
+    // With the patient links read from the tree, and held in memory as `serve` holds them.
+    for held in [false, true] {
+        erase_a_patient_payload(held);
+    }
+}
+
+fn erase_a_patient_payload(held: bool) {
     let mut node = node();
-    node.capture(&cycle("86.1000.23"));
     let index = node.registry.index().clone();
+    if held {
+        assert_eq!(index.hold_patient_links().unwrap(), 0);
+    }
+    node.capture(&cycle("86.1000.23"));
     let trace = trace::reverse_from_patient(&index, "PAT-1").unwrap();
     assert_eq!(trace.patients.len(), 1);
     let commitment = trace.patients.keys().next().unwrap().clone();
@@ -795,8 +805,16 @@ fn traces_through_the_mirror_match_brute_force() {
         ..HistoryConfig::default()
     };
     let events = cssd_history(&config);
+    let (early, late) = events.split_at(events.len() / 2);
     let mut node = node();
-    for answer in node.capture(&events) {
+    for answer in node.capture(early) {
+        answer.unwrap();
+    }
+    // Patient links held in memory as `serve` holds them: read from the tree for the
+    // first half of the history, kept in step for the second.
+    let held = node.registry.index().hold_patient_links().unwrap();
+    assert_eq!(held, early.iter().filter(|e| is_use(e)).count());
+    for answer in node.capture(late) {
         answer.unwrap();
     }
     let history = facts(&events);
