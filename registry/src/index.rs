@@ -119,6 +119,27 @@ static CACHE_CAPACITY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// How long [`Index::open`] waits for a just-dropped handle's sled lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Orders this process's sled batches and flushes: a batch holds it shared, a flush
+/// (and the close of an index) exclusively. sled 0.34 applies a batch under one lock
+/// that every sled database of the process shares, and a flush waits for the disk
+/// while holding that lock shared: a flush meeting another thread's batch that waits
+/// for the lock could wait forever (seen with two nodes open in one process, one
+/// closing). The node itself writes from one thread; this keeps two nodes in one
+/// process (tests, a program embedding them) from meeting that way.
+static BATCHES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn apply_batch(tree: &sled::Tree, batch: sled::Batch) -> Result<(), IndexError> {
+    let _batches = BATCHES.read().unwrap_or_else(PoisonError::into_inner);
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+fn flush(tree: &sled::Tree) -> Result<(), IndexError> {
+    let _alone = BATCHES.write().unwrap_or_else(PoisonError::into_inner);
+    tree.flush()?;
+    Ok(())
+}
+
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("index: {0}")]
@@ -136,6 +157,19 @@ pub struct Index {
     /// The patient links in memory, once [`Index::hold_patient_links`] read them;
     /// shared by every clone, and changed under its lock after the tree is.
     links: std::sync::Arc<std::sync::RwLock<Option<PatientLinks>>>,
+    /// One per handle: the last handle dropped flushes the index (see [`BATCHES`]).
+    handles: std::sync::Arc<()>,
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self.handles) == 1 {
+            // Flushed here, so that sled's own flush when the handles go finds nothing
+            // left to write. Errors are sled's to report when the index is next opened.
+            let _ = flush(&self.patients);
+            let _ = flush(&self.db);
+        }
+    }
 }
 
 impl Index {
@@ -176,6 +210,7 @@ impl Index {
             db,
             patients,
             links: Default::default(),
+            handles: Default::default(),
         })
     }
 
@@ -206,8 +241,8 @@ impl Index {
             }
         }
         batch.insert(APPLIED, &applied.to_be_bytes());
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        apply_batch(&self.db, batch)?;
+        flush(&self.db)?;
         Ok(())
     }
 
@@ -242,8 +277,8 @@ impl Index {
             batch.remove(item?.0);
         }
         batch.insert(BASE, checkpoint);
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        apply_batch(&self.db, batch)?;
+        flush(&self.db)?;
         Ok(())
     }
 
@@ -251,7 +286,7 @@ impl Index {
     pub(crate) fn clear(&self) -> Result<(), IndexError> {
         self.db.clear()?;
         self.clear_patient_links()?;
-        self.db.flush()?;
+        flush(&self.db)?;
         Ok(())
     }
 
@@ -350,7 +385,7 @@ impl Index {
                 payload.data.as_bytes(),
             );
         }
-        self.patients.apply_batch(batch)?;
+        apply_batch(&self.patients, batch)?;
         self.with_links(|links| {
             for payload in payloads {
                 links.link(&payload.data, &payload.commitment);
@@ -412,7 +447,7 @@ impl Index {
         for (commitment, pointer) in pointers {
             batch.insert(pointer_key(commitment), pointer.to_bytes().as_slice());
         }
-        self.patients.apply_batch(batch)?;
+        apply_batch(&self.patients, batch)?;
         Ok(())
     }
 
@@ -433,7 +468,7 @@ impl Index {
                 .remove(format!("p/{patient}\0{commitment}").as_bytes())?;
         }
         self.patients.remove(pointer_key(commitment))?;
-        self.patients.flush()?;
+        flush(&self.patients)?;
         self.with_links(|links| links.unlink(commitment));
         Ok(())
     }
@@ -468,7 +503,7 @@ impl Index {
             }
         }
         self.link_patients(&found)?;
-        self.patients.flush()?;
+        flush(&self.patients)?;
         Ok(())
     }
 
@@ -540,7 +575,7 @@ impl Index {
     #[doc(hidden)]
     pub fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<(), IndexError> {
         self.db.insert(key, value)?;
-        self.db.flush()?;
+        flush(&self.db)?;
         Ok(())
     }
 
@@ -589,7 +624,67 @@ impl StateRead for Index {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::{Index, prefix_end};
+    use crate::state::Changes;
+
+    /// Writes a few keys under `tag` and commits them, then links a few patients (a
+    /// batch left for sled to flush).
+    fn write(index: &Index, tag: usize, applied: u64) {
+        let mut changes = Changes::default();
+        for key in 0..50 {
+            changes
+                .writes
+                .insert(format!("x/{tag}/{key}").into_bytes(), Some(vec![7; 300]));
+        }
+        index.commit(&changes, applied).unwrap();
+        let payloads: Vec<_> = (0..20)
+            .map(|p| crate::op::RestrictedPayload::seal(&format!("PAT-{tag}-{p}")))
+            .collect();
+        index.link_patients(&payloads).unwrap();
+    }
+
+    #[test]
+    fn two_indexes_in_one_process_write_and_close_side_by_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // One index written without pause while another is opened, written and closed
+        // again and again, as two tests (or two nodes) in one process do.
+        let writer = {
+            let (path, stop, done) = (dir.path().join("a"), stop.clone(), done.clone());
+            std::thread::spawn(move || {
+                let index = Index::open(&path).unwrap();
+                let mut round = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    write(&index, round, round as u64);
+                    round += 1;
+                }
+                done.send(()).unwrap();
+            })
+        };
+        let closer = {
+            let path = dir.path().join("b");
+            std::thread::spawn(move || {
+                for round in 0..60 {
+                    let index = Index::open(&path.join(round.to_string())).unwrap();
+                    for batch in 0..5 {
+                        write(&index, batch, batch as u64);
+                    }
+                }
+                done.send(()).unwrap();
+            })
+        };
+        let hung = "sled batches and closes hang each other";
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect(hung);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect(hung);
+        writer.join().unwrap();
+        closer.join().unwrap();
+    }
 
     #[test]
     fn the_end_of_a_prefix_sorts_after_every_key_under_it_and_before_the_rest() {
