@@ -349,11 +349,12 @@ fn run_traces(
         // And the patient links, which the reports open (as `medid serve` does), unless
         // MEDID_BENCH_LINKS_IN_SLED leaves them in the index's tree.
         if std::env::var_os("MEDID_BENCH_LINKS_IN_SLED").is_none() {
-            let started = Instant::now();
+            let (started, before) = (Instant::now(), resident_bytes());
             let links = index.hold_patient_links().unwrap();
             println!(
-                "patient links: {links} held in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "patient links: {links} held in {:.1} s, {:.0} MB more resident",
+                started.elapsed().as_secs_f64(),
+                (resident_bytes() - before) as f64 / 1e6
             );
         }
         on_a_thread_of_their_own(|| time_traces(config, &mirror, index, traces));
@@ -367,6 +368,16 @@ fn run_traces(
     } else {
         on_a_thread_of_their_own(|| time_traces(config, index, index, traces));
     }
+}
+
+/// The process's resident memory (`VmRSS`), in bytes.
+fn resident_bytes() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Runs the timed traces on a thread other than the one that read the mirrors, as
