@@ -11,16 +11,16 @@
 //! events per index commit (default 20000), MEDID_BENCH_CACHE_MB the index's page
 //! cache (default sled's 1024), and MEDID_BENCH_NODE a node directory that is kept
 //! and, once built, only traced again (MEDID_BENCH_NO_DISK_REPORT skips its disk
-//! report). MEDID_BENCH_MIRROR traces through a
-//! `TraceMirror` (as `medid serve` does): read from the node's snapshot when one
-//! reflects the index, else from the index, and saved to the snapshot afterwards;
-//! the patient links are held in memory too (MEDID_BENCH_LINKS_IN_SLED leaves them
-//! in sled); MEDID_BENCH_COUNT also prints the index reads per trace; MEDID_BENCH_ROUNDS repeats
-//! the timed traces (default once), each round from other random loads and patients.
-//! Each trace is timed alone and as the whole answer an anonymous viewer gets (the
-//! report, every commitment opened, and its JSON). An answer slower than 50 ms is printed with its time, to set beside `vmstat -t`.
-//! MEDID_BENCH_KEEP keeps a captured node (not with MEDID_BENCH_INDEX_ONLY), for
-//! `medid serve --data` and `benches/bench_client.py trace-series`.
+//! report). MEDID_BENCH_MIRROR traces through a `TraceMirror` (as `medid serve` does):
+//! read from the node's snapshot when one reflects the index, else from the index, and
+//! saved to the snapshot afterwards; the patient links are held in memory too
+//! (MEDID_BENCH_LINKS_IN_SLED leaves them in sled). MEDID_BENCH_COUNT also prints the
+//! index reads per trace; MEDID_BENCH_ROUNDS repeats the timed traces (default once),
+//! each round from other random loads and patients. Each trace is timed alone and as
+//! the whole answer an anonymous viewer gets (the report, every commitment opened, and
+//! its JSON). An answer slower than 50 ms is printed with its time, to set beside
+//! `vmstat -t`. MEDID_BENCH_KEEP keeps a captured node (not with MEDID_BENCH_INDEX_ONLY),
+//! for `medid serve --data` and `benches/bench_client.py trace-series`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
