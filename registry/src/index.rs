@@ -155,15 +155,15 @@ pub struct Index {
     /// not compare it; `reindex` rebuilds it from the ledger and the payloads.
     patients: sled::Tree,
     /// The patient links in memory, once [`Index::hold_patient_links`] read them;
-    /// shared by every clone, and changed under its lock after the tree is.
+    /// shared by every clone, and changed under its lock after the tree is. Its count
+    /// of owners is the count of handles: the last one dropped flushes the index (see
+    /// [`BATCHES`]).
     links: std::sync::Arc<std::sync::RwLock<Option<PatientLinks>>>,
-    /// One per handle: the last handle dropped flushes the index (see [`BATCHES`]).
-    handles: std::sync::Arc<()>,
 }
 
 impl Drop for Index {
     fn drop(&mut self) {
-        if std::sync::Arc::strong_count(&self.handles) == 1 {
+        if std::sync::Arc::strong_count(&self.links) == 1 {
             // Flushed here, so that sled's own flush when the handles go finds nothing
             // left to write. Errors are sled's to report when the index is next opened.
             let _ = flush(&self.patients);
@@ -210,7 +210,6 @@ impl Index {
             db,
             patients,
             links: Default::default(),
-            handles: Default::default(),
         })
     }
 

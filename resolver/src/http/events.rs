@@ -584,7 +584,7 @@ fn report_response(
     viewer: &Viewer,
     proofs: bool,
 ) -> Result<Response, ApiError> {
-    let index = state.index().clone();
+    let index = state.index();
     let mut report = TraceReport::new(trace, from, direction, kind, viewer, |c| {
         index.patient_of(c).ok().flatten()
     });
