@@ -133,7 +133,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The exit status of a process whose output went to a reader that had gone (`medid
+/// … | head`): what a shell shows for a process ended by SIGPIPE.
+const BROKEN_PIPE: i32 = 128 + 13;
+
+/// Ends the process quietly with [`BROKEN_PIPE`] when printing to stdout failed because
+/// its reader has gone (the standard library ignores SIGPIPE, so `println!` panics
+/// instead); every other panic is reported as before.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| {
+            m.starts_with("failed printing to stdout") && m.contains("Broken pipe")
+        }) {
+            std::process::exit(BROKEN_PIPE);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

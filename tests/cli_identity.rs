@@ -157,3 +157,21 @@ fn usage_errors_exit_2() {
     check(&["sign", "doc.json"], dir.path(), 2);
     check(&["--help"], dir.path(), 0);
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // `medid did new | head -0`: the pipe's reader is closed before medid writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_medid"))
+        .args(["did", "new", "--out", "k.key"])
+        .current_dir(dir.path())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    // The key file was written before the DID was printed.
+    assert!(dir.path().join("k.key").exists());
+}
