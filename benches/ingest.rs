@@ -6,7 +6,10 @@
 //!
 //! `cargo bench --bench ingest` (MEDID_BENCH_OPS sets the operations per run, default
 //! 20000; MEDID_BENCH_WRITERS the writer counts, default `1,8,64`; MEDID_BENCH_REINDEX
-//! the identifiers for the reindex run, default 200000, 0 to skip it).
+//! the identifiers for the reindex run, default 200000, 0 to skip it). The nodes go
+//! under `TMPDIR`. On ext4 without a journal, creating files is slow for minutes in a
+//! block group where many files were just deleted (earlier runs' nodes), so give each
+//! run a new directory there (see BENCHMARKS.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark
 
@@ -89,7 +92,10 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn ingest(writers: usize, ops: usize) {
+/// Runs `ops` operations through `writers` writers; gives back the node's directory,
+/// for the caller to remove after every run (removing thousands of files frees their
+/// inodes, which makes creating files slower for minutes on ext4 without a journal).
+fn ingest(writers: usize, ops: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let controller = KeyPair::generate();
     let registry = node(dir.path(), &controller);
@@ -132,6 +138,7 @@ fn ingest(writers: usize, ops: usize) {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         cpu.as_secs_f64() * 1e6 / ops as f64,
     );
+    dir
 }
 
 fn dir_bytes(path: &std::path::Path) -> u64 {
@@ -225,12 +232,14 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 8, 64]);
-    for writers in writers_list {
+    let nodes: Vec<_> = writers_list
+        .into_iter()
         // One writer waits for every commit alone: fewer operations keep the run short.
-        ingest(writers, if writers == 1 { ops / 10 } else { ops });
-    }
+        .map(|writers| ingest(writers, if writers == 1 { ops / 10 } else { ops }))
+        .collect();
     let reindex = env("MEDID_BENCH_REINDEX", 200_000);
     if reindex > 0 {
         reindex_and_space(reindex);
     }
+    drop(nodes);
 }
