@@ -869,6 +869,12 @@ fn open_log(
     Ok(log)
 }
 
+/// How long opening a node waits for its lock before saying the node is in use.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Takes the node's lock, waiting up to [`LOCK_WAIT`] for it: a child process that
+/// another thread of this process is starting holds a copy of every descriptor, and
+/// with it the lock of a node this process has just closed, until it runs its program.
 fn lock(dir: &Path) -> Result<File, RegistryError> {
     let path = dir.join("LOCK");
     let file = File::options()
@@ -877,10 +883,18 @@ fn lock(dir: &Path) -> Result<File, RegistryError> {
         .write(true)
         .open(&path)
         .map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(RegistryError::Locked(dir.to_owned())),
-        Err(fs::TryLockError::Error(e)) => Err(io_error(&path)(e)),
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(RegistryError::Locked(dir.to_owned()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(&path)(e)),
+        }
     }
 }
 

@@ -612,3 +612,38 @@ fn acknowledged_groups_survive_losing_every_unsynced_ledger_write() {
     let registry = Registry::open(&path).unwrap();
     assert_eq!(registry.verify().unwrap(), last.tree_size);
 }
+
+#[test]
+fn a_node_in_use_is_refused_and_one_let_go_meanwhile_opens() {
+    let node = node();
+    // Held throughout: refused, naming the directory.
+    let started = std::time::Instant::now();
+    let Err(err) = Registry::open(&node.path) else {
+        panic!("a node in use opened twice");
+    };
+    assert!(
+        matches!(&err, medid_registry::RegistryError::Locked(dir) if *dir == node.path),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("in use by another medid process"),
+        "{err}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    // Let go while the opener waits (as when a child process started elsewhere in
+    // this process briefly held a copy of the lock): it opens.
+    let Node {
+        _dir,
+        path,
+        registry,
+        ..
+    } = node;
+    let size = registry.log().size();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(registry);
+    });
+    let reopened = Registry::open(&path).unwrap();
+    holder.join().unwrap();
+    assert_eq!(reopened.log().size(), size);
+}
