@@ -29,15 +29,36 @@ const BASE: &[u8] = b"m/base";
 /// followed by the entry.
 const WAL: &[u8] = b"w/";
 
-/// The write-ahead key and value of a group of entries starting at leaf `first`.
-pub(crate) fn wal_group(first: u64, entries: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
-    let mut value = Vec::with_capacity(entries.iter().map(|e| e.len() + 4).sum());
-    for entry in entries {
+/// The most bytes of entries one write-ahead value holds (one entry may be larger).
+///
+/// sled 0.34 stores a tree node that serializes to more than a quarter of a segment
+/// (128 KiB) as a separate blob file, and a leaf holds up to 16 values; a group of
+/// captured events written as one value made such blobs on every commit. Closing an
+/// index whose write-ahead groups had gone through blobs hung in sled's flush (every
+/// sled thread idle, the flush waiting for a log position nothing would write) in
+/// about a third of the event-trace test runs; with small values, never in the runs
+/// since. They also spare the file system a blob file created and unlinked per commit.
+const WAL_CHUNK: usize = 6 * 1024;
+
+/// The write-ahead keys and values of a group of entries starting at leaf `first`: one
+/// value per run of entries of at most [`WAL_CHUNK`] bytes, keyed by its first leaf.
+pub(crate) fn wal_group(first: u64, entries: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut values = Vec::new();
+    let mut value: Vec<u8> = Vec::new();
+    let mut start = first;
+    for (leaf, entry) in (first..).zip(entries) {
+        if !value.is_empty() && value.len() + 4 + entry.len() > WAL_CHUNK {
+            values.push((wal_key(start), std::mem::take(&mut value)));
+            start = leaf;
+        }
         // A ledger entry is at most 64 KiB.
         value.extend_from_slice(&(entry.len() as u32).to_be_bytes());
         value.extend_from_slice(entry);
     }
-    (wal_key(first), value)
+    if !value.is_empty() {
+        values.push((wal_key(start), value));
+    }
+    values
 }
 
 /// The first key after every key that starts with `prefix`, for a range walk of the
@@ -623,8 +644,42 @@ impl StateRead for Index {
 
 #[cfg(test)]
 mod tests {
-    use super::{Index, prefix_end};
+    use super::{Index, WAL_CHUNK, prefix_end, wal_group};
     use crate::state::Changes;
+
+    #[test]
+    fn write_ahead_groups_are_cut_into_small_values_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        // Entries of many sizes, one larger than a chunk on its own.
+        let entries: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| {
+                vec![
+                    i as u8;
+                    if i == 7 {
+                        3 * WAL_CHUNK
+                    } else {
+                        (i as usize * 37) % 900
+                    }
+                ]
+            })
+            .collect();
+        let values = wal_group(1000, &entries);
+        assert!(values.len() > 10, "{} values", values.len());
+        for (_, value) in &values {
+            assert!(value.len() <= WAL_CHUNK || value.len() == 3 * WAL_CHUNK + 4);
+        }
+        let mut changes = Changes::default();
+        changes
+            .writes
+            .extend(values.into_iter().map(|(k, v)| (k, Some(v))));
+        index.commit(&changes, 1300).unwrap();
+        let read = index.wal().unwrap();
+        assert_eq!(read.len(), entries.len());
+        for ((leaf, entry), (i, expected)) in read.iter().zip(entries.iter().enumerate()) {
+            assert_eq!((*leaf, entry), (1000 + i as u64, expected));
+        }
+    }
 
     /// Writes a few keys under `tag` and commits them, then links a few patients (a
     /// batch left for sled to flush).

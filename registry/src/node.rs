@@ -537,8 +537,9 @@ impl Registry {
         // answered. Dying after it: `open` appends the write-ahead entries to the
         // ledger again; the batch is committed even though no writer was answered.
         let size = first + entries.len() as u64;
-        let (key, group) = wal_group(first, &entries);
-        changes.writes.insert(key, Some(group));
+        for (key, value) in wal_group(first, &entries) {
+            changes.writes.insert(key, Some(value));
+        }
         self.index.commit(&changes, size)?;
         // Step 3: the ledger's tiles and checkpoint, written without waiting for the
         // disk (step 2 made the entries durable). From here the checkpoint may be
